@@ -11,7 +11,7 @@ A pure, synchronous library with no knowledge of any gateway::
 Errors all derive from :class:`edxml.EdxmlError` and carry a stable ``edxml.<reason>`` code.
 """
 
-from edxml.build import build, build_tree
+from edxml.build import build, build_tree, serialize
 from edxml.errors import (
     EdxmlError,
     FormatError,
@@ -89,6 +89,7 @@ __all__ = [
     "parse",
     "read",
     "read_tree",
+    "serialize",
     "validate",
 ]
 

@@ -37,7 +37,7 @@ from edxml.model import (
 )
 from edxml.parse import NS
 
-__all__ = ["build", "build_tree"]
+__all__ = ["build", "build_tree", "serialize"]
 
 INVALID_TEXT = define(
     "edxml.invalid_text",
@@ -315,3 +315,12 @@ def build_tree(package: Package) -> etree._ElementTree:
     """The canonical package as an lxml tree (for signing before sending)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     return etree.ElementTree(etree.fromstring(build(package), parser))
+
+
+def serialize(tree: etree._ElementTree | etree._Element) -> bytes:
+    """A (signed, sealed) tree back to bytes, as received plus what was appended.
+
+    No re-indentation and no namespace clean-up: either would change the bytes that
+    signatures cover (exclusive c14n tolerates declarations, not text changes).
+    """
+    return bytes(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))

@@ -332,7 +332,7 @@ QD20_CODES = st.builds(
     lambda first, rest: ".".join([first, *rest]),
     LEVEL1,
     st.lists(st.from_regex(r"[0-9A-Z]{1,4}", fullmatch=True), max_size=7),
-)
+).filter(lambda code: len(code) <= 35)  # QĐ 20 caps codes at 35 characters
 AGENCY_CODES = st.one_of(QCVN_CODES, LEGACY_CODES, QD20_CODES)
 
 
