@@ -59,7 +59,9 @@ def decode_base64(text: str, content_id: str = "") -> bytes:
     bad = _NOT_BASE64.search(text)
     if bad:
         raise FormatError(
-            BAD_BASE64, content_id=content_id, detail=Text(f"ký tự {bad.group()!r}", f"character {bad.group()!r}")
+            BAD_BASE64,
+            content_id=content_id,
+            detail=Text(f"ký tự {bad.group()!r}", f"character {bad.group()!r}"),
         )
     try:
         return binascii.a2b_base64(text)
@@ -98,8 +100,11 @@ _OOXML = (
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
-_OLE_EXT = {"doc": "application/msword", "xls": "application/vnd.ms-excel",
-            "ppt": "application/vnd.ms-powerpoint"}  # fmt: skip
+_OLE_EXT = {
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+}
 
 
 def _zip_kind(names: list[str]) -> tuple[str, str] | None:
@@ -160,8 +165,10 @@ class RealFile:
     def type_mismatch(self) -> bool:
         """The sender's label disagrees with the bytes (reported, never fatal)."""
         claimed = (self.claimed_type or "").lower()
-        return bool(claimed) and claimed != self.content_type and not (
-            self.unzipped and claimed == "application/zip"
+        return (
+            bool(claimed)
+            and claimed != self.content_type
+            and not (self.unzipped and claimed == "application/zip")
         )
 
 
@@ -211,9 +218,9 @@ def sniff(attachment: Attachment, *, max_unzipped: int = MAX_UNZIPPED) -> RealFi
             raise FormatError(BAD_ZIP, content_id=cid, detail=str(exc)) from None
     mime, ext = sniff_type(data, attachment.name)
     return RealFile(
-        name=_real_name(attachment.name, ext, cid) if mime != "text/plain" else (
-            attachment.name or f"attachment-{cid}.txt"
-        ),
+        name=_real_name(attachment.name, ext, cid)
+        if mime != "text/plain"
+        else (attachment.name or f"attachment-{cid}.txt"),
         content_type=mime,
         data=data,
         unzipped=False,

@@ -23,14 +23,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import XMLSigner, XMLVerifier, methods
+from signxml import methods
+from signxml.signer import XMLSigner
+from signxml.verifier import XMLVerifier
 
 import edxml
 from edxml import signature
@@ -43,14 +44,18 @@ SIZES = {"1k": 1024, "10k": 10 * 1024, "100k": 100 * 1024, "2m": 2 * 1024**2, "2
 
 
 def _cert(
-    name: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None,
+    name: str,
+    key: rsa.RSAPrivateKey,
+    issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None,
     ca: bool,
-) -> x509.Certificate:  # fmt: skip
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edxml bench"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name),
-        x509.NameAttribute(NameOID.COMMON_NAME, name),
-    ])  # fmt: skip
+) -> x509.Certificate:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edxml bench"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
     issuer_name, issuer_key = issuer or (subject, key)
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -62,10 +67,20 @@ def _cert(
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=not ca, content_commitment=not ca, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-            encipher_only=False, decipher_only=False), critical=True)  # fmt: skip
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=not ca,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     )
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -87,11 +102,11 @@ def make_keys() -> Keys:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         out.append(signature.SigningKey(key, _cert(organ, key, (ca.subject, ca_key), False)))
     agency, hub = out
-    pem_key = agency.key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())  # fmt: skip
+    pem_key = agency.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     pem_cert = agency.certificate.public_bytes(serialization.Encoding.PEM)
-    return Keys(TrustStore([ca]), agency, hub, pem_key, pem_cert)
+    return Keys(TrustStore((ca,)), agency, hub, pem_key, pem_cert)
 
 
 def make_package(size: int, keys: Keys) -> bytes:
@@ -100,11 +115,15 @@ def make_package(size: int, keys: Keys) -> bytes:
     payload = max(size - overhead, 64) * 3 // 4
     pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + os.urandom(payload)
     doc = new_document(
-        sender="000.00.31.H53", recipients=["000.21.31.H53", "000.20.31.H53"],
-        subject="V/v triển khai kết nối liên thông văn bản điện tử", code_number="12",
-        code_notation="UBND-VP", signer="Nguyễn Văn A", place="Bến Cầu",
+        sender="000.00.31.H53",
+        recipients=["000.21.31.H53", "000.20.31.H53"],
+        subject="V/v triển khai kết nối liên thông văn bản điện tử",
+        code_number="12",
+        code_notation="UBND-VP",
+        signer="Nguyễn Văn A",
+        place="Bến Cầu",
         files=[edxml.Attachment("1", "cv12.pdf", "application/pdf", pdf)],
-    )  # fmt: skip
+    )
     tree = edxml.build_tree(doc)
     signature.sign(tree, keys.agency)
     return serialize(tree)
@@ -123,20 +142,24 @@ def make_raw(keys: Keys, data: bytes) -> tuple[Callable[[bytes], bytes], bytes]:
     """The raw loop: the same physical work with bare lxml and signxml, nothing else."""
     schema = _lxml_schema("edoc")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    signer = XMLSigner(method=methods.enveloped, signature_algorithm="rsa-sha256",
-                       digest_algorithm="sha256", c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")  # fmt: skip  # noqa: E501
+    signer = XMLSigner(
+        method=methods.enveloped,
+        signature_algorithm="rsa-sha256",
+        digest_algorithm="sha256",
+        c14n_algorithm="http://www.w3.org/2001/10/xml-exc-c14n#",
+    )
     package = edxml.parse(data)
     assert isinstance(package, edxml.DocumentPackage)
-    signer._parser = parser  # signxml's own parser refuses the >10 MB text nodes of big scans
-    unsigned = etree.fromstring(edxml.build(dataclasses.replace(package, signatures=())), parser)
-    signed = etree.tostring(signer.sign(unsigned, key=keys.agency.key, cert=keys.raw_cert_pem))
     cert_pem = keys.raw_cert_pem.decode()
+    signer._parser = parser  # type: ignore[assignment]  # signxml's own parser refuses the >10 MB text nodes of big scans
+    unsigned = etree.fromstring(edxml.build(dataclasses.replace(package, signatures=())), parser)
+    signed = etree.tostring(signer.sign(unsigned, key=keys.agency.key, cert=cert_pem))
 
     def raw(blob: bytes) -> bytes:
         root = etree.fromstring(blob, parser)
         schema.validate(root)
         XMLVerifier().verify(root, x509_cert=cert_pem, parser=parser)
-        out = signer.sign(root, key=keys.agency.key, cert=keys.raw_cert_pem)
+        out = signer.sign(root, key=keys.agency.key, cert=cert_pem)
         return bytes(etree.tostring(out))
 
     return raw, signed
@@ -160,7 +183,7 @@ def rate(fn: Callable[[bytes], bytes], data: bytes, seconds: float, rounds: int)
 
 def _peak_child(path: str) -> None:
     """In a fresh process: validate and hash one package; print baseline and peak RSS."""
-    import edxml as lib  # noqa: F401 (imports before the baseline)
+    import edxml as lib
     from edxml.validate import _lxml_schema as schema
 
     schema("edoc")
@@ -191,10 +214,12 @@ def peak_memory(data: bytes) -> tuple[int, int]:
     with tempfile.NamedTemporaryFile(suffix=".edxml", delete=False) as fh:
         fh.write(data)
     try:
-        proc = subprocess.run(
+        proc = subprocess.run(  # noqa: S603 (our own interpreter and module)
             [sys.executable, "-m", "edxml.bench", "--peak-child", fh.name],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         base, peak, _ = proc.stdout.split()
         return int(base), int(peak)
     finally:
@@ -212,10 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         _peak_child(args.peak_child)
         return 0
     keys = make_keys()
-    print(f"edxml {edxml.__version__}, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPU, median of {args.rounds} rounds x {args.seconds:g} s\n")  # fmt: skip
-    print("| package | bytes | library full path (pkg/s) | raw lxml+signxml loop (pkg/s) "
-          "| ratio | peak RSS over baseline (validate+hash, fresh process) |")  # fmt: skip
+    print(
+        f"edxml {edxml.__version__}, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPU, median of {args.rounds} rounds x {args.seconds:g} s\n"
+    )
+    print(
+        "| package | bytes | library full path (pkg/s) | raw lxml+signxml loop (pkg/s) "
+        "| ratio | peak RSS over baseline (validate+hash, fresh process) |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for name in args.sizes.split(","):
         data = make_package(SIZES[name], keys)
@@ -225,9 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         raw_rate = rate(raw, raw_input, seconds, args.rounds)
         base, peak = peak_memory(data)
         extra = peak - base
-        print(f"| {name} | {len(data):,} | {lib_rate:,.1f} | {raw_rate:,.1f} | "
-              f"{lib_rate / raw_rate:.0%} | {extra / 1024**2:,.1f} MiB = "
-              f"{extra / len(data):.2f}x |", flush=True)  # fmt: skip
+        print(
+            f"| {name} | {len(data):,} | {lib_rate:,.1f} | {raw_rate:,.1f} | "
+            f"{lib_rate / raw_rate:.0%} | {extra / 1024**2:,.1f} MiB = "
+            f"{extra / len(data):.2f}x |",
+            flush=True,
+        )
     return 0
 
 

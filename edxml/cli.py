@@ -24,7 +24,7 @@ from edxml.errors import EdxmlError, FormatError, Issue
 from edxml.model import DocumentPackage, StatusPackage
 from edxml.parse import read
 from edxml.trust import SigningKey, TrustStore
-from edxml.validate import Mode, check, validate
+from edxml.validate import Mode, check
 
 __all__ = ["main"]
 
@@ -45,8 +45,7 @@ class _Progress:
         filled = width * self.done // max(self.total, 1)
         rate = self.done / max(time.monotonic() - self.start, 1e-9)
         self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-            f"{rate:,.0f}/s"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {rate:,.0f}/s"
         )
         if self.done == self.total:
             self.stream.write("\n")
@@ -85,13 +84,17 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result: dict[str, Any] = {"file": str(path)}
         try:
             parsed, report = check(path, mode=mode)
-            result.update(accepted=True, kind=parsed.package.kind,
-                          issues=[_issue_json(i) for i in report.issues])  # fmt: skip
+            result.update(
+                accepted=True,
+                kind=parsed.package.kind,
+                issues=[_issue_json(i) for i in report.issues],
+            )
             line = f"{path}: OK ({parsed.package.kind}, {len(report.warnings)} warning(s))"
         except EdxmlError as exc:
             failed += 1
-            result.update(accepted=False, code=exc.code,
-                          issues=[_issue_json(i) for i in exc.issues])  # fmt: skip
+            result.update(
+                accepted=False, code=exc.code, issues=[_issue_json(i) for i in exc.issues]
+            )
             line = f"{path}: REJECTED {exc.code}{' at ' + exc.issue.where() if exc.issue.where() else ''}: {exc.message_en} / {exc.message_vi}"  # noqa: E501
         except OSError as exc:
             failed += 1
@@ -103,8 +106,10 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(line + "\n")
             if args.verbose:
                 for issue in result["issues"]:
-                    out.write(f"    {issue['severity']}: {issue['code']} {issue['path']}: "
-                              f"{issue['message_en']} / {issue['message_vi']}\n")  # fmt: skip
+                    out.write(
+                        f"    {issue['severity']}: {issue['code']} {issue['path']}: "
+                        f"{issue['message_en']} / {issue['message_vi']}\n"
+                    )
         else:
             out.write(line + "\n")
         progress.step()
@@ -125,12 +130,19 @@ def _describe(pkg: DocumentPackage | StatusPackage) -> dict[str, Any]:
         }
     atts = []
     for a in pkg.attachments:
-        entry: dict[str, Any] = {"name": a.name, "claimed_type": a.content_type,
-                                 "size": len(a.data)}  # fmt: skip
+        entry: dict[str, Any] = {
+            "name": a.name,
+            "claimed_type": a.content_type,
+            "size": len(a.data),
+        }
         try:
             real = sniff(a)
-            entry.update(real_name=real.name, real_type=real.content_type, real_size=real.size,
-                         unzipped=real.unzipped)  # fmt: skip
+            entry.update(
+                real_name=real.name,
+                real_type=real.content_type,
+                real_size=real.size,
+                unzipped=real.unzipped,
+            )
         except FormatError as exc:
             entry.update(error=exc.code)
         atts.append(entry)
@@ -143,8 +155,10 @@ def _describe(pkg: DocumentPackage | StatusPackage) -> dict[str, Any]:
         "date": pkg.promulgation.date.isoformat() if pkg.promulgation.date else None,
         "subject": pkg.subject,
         "business_type": int(pkg.business_type),
-        "trace": [f"{t.organ_id or '?'} {t.timestamp.isoformat() if t.timestamp else ''}".strip()
-                  for t in pkg.trace_headers],  # fmt: skip
+        "trace": [
+            f"{t.organ_id or '?'} {t.timestamp.isoformat() if t.timestamp else ''}".strip()
+            for t in pkg.trace_headers
+        ],
         "attachments": atts,
     }
 
@@ -153,10 +167,15 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     parsed = read(Path(args.file))
     info = _describe(parsed.package)
     info["signatures"] = [
-        {"index": s.index, "kind": str(s.kind), "subject": s.signer_subject,
-         "organ_id": s.signer_organ_id, "references": list(s.references)}
+        {
+            "index": s.index,
+            "kind": str(s.kind),
+            "subject": s.signer_subject,
+            "organ_id": s.signer_organ_id,
+            "references": list(s.references),
+        }
         for s in signature.inspect_signatures(parsed.tree)
-    ]  # fmt: skip
+    ]
     if args.json:
         out.write(json.dumps(info, ensure_ascii=False, indent=2) + "\n")
         return 0
@@ -195,8 +214,13 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not isinstance(original, DocumentPackage):
         err.write("edxml: the original must be a document package / gói tin gốc phải là văn bản\n")
         return 2
-    package = new_status(original, sender=args.sender, code=args.code,
-                         description=args.description, recipient=args.recipient)  # fmt: skip
+    package = new_status(
+        original,
+        sender=args.sender,
+        code=args.code,
+        description=args.description,
+        recipient=args.recipient,
+    )
     data = build(package)
     if args.key:
         data = _sign_bytes(data, args)
@@ -241,8 +265,16 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"{path}: OK\n")
         for rep in result.reports:
             state = "valid" if rep.valid else f"INVALID {rep.failure.code if rep.failure else ''}"
-            out.write(f"  #{rep.index} {rep.kind} {rep.role or ''} {rep.signer_subject or ''} "
-                      f"[{', '.join(rep.references)}]: {state}\n")  # fmt: skip
+            if args.cross_check and rep.kind is signature.SignatureKind.XMLDSIG:
+                try:
+                    signature.cross_check(parsed.tree, rep.index)
+                    state += ", signxml: valid"
+                except EdxmlError as exc:
+                    state += f", signxml: INVALID {exc.code}"
+            out.write(
+                f"  #{rep.index} {rep.kind} {rep.role or ''} {rep.signer_subject or ''} "
+                f"[{', '.join(rep.references)}]: {state}\n"
+            )
     return 1 if failed else 0
 
 
@@ -277,8 +309,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="build a status package about an original document")
     s.add_argument("original", help="the original document package")
     s.add_argument("--from", dest="sender", required=True, help="organ id sending the status")
-    s.add_argument("--code", required=True, choices=["01", "02", "03", "04", "05", "06", "13",
-                                                     "15", "16"])  # fmt: skip
+    s.add_argument(
+        "--code", required=True, choices=["01", "02", "03", "04", "05", "06", "13", "15", "16"]
+    )
     s.add_argument("--description")
     s.add_argument("--to", dest="recipient", help="for 13: the receiver to recall from")
     s.add_argument("--output", "-o")
@@ -298,12 +331,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--crl", action="append", help="CRL (PEM or DER)")
     r.add_argument("--policy", choices=["strict", "lenient", "off"], default="lenient")
     r.add_argument("--at", help="verification time (ISO 8601), default now")
+    r.add_argument(
+        "--cross-check", action="store_true", help="also ask signxml (independent implementation)"
+    )
     r.set_defaults(func=cmd_verify)
     return p
 
 
-def main(argv: Iterable[str] | None = None, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:  # fmt: skip
+def main(
+    argv: Iterable[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(list(argv) if argv is not None else None)

@@ -47,10 +47,14 @@ BAD_DESCRIPTION = define(
 
 # The VNPT library's labels for the formats it sends raw (edxml.md §1.6); real MIME types
 # for everything else. Receivers sniff anyway.
-_TYPES = {".pdf": "application/pdf", ".doc": "application/msword", ".zip": "application/zip",
-          ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-          ".xls": "application/vnd.ms-excel",
-          ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
+_TYPES = {
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".zip": "application/zip",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def attachment_from_file(path: str | os.PathLike[str], content_id: str) -> Attachment:
@@ -58,8 +62,13 @@ def attachment_from_file(path: str | os.PathLike[str], content_id: str) -> Attac
     p = Path(path)
     ext = p.suffix.lower()
     ctype = _TYPES.get(ext) or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
-    return Attachment(content_id=content_id, name=p.name, content_type=ctype,
-                      data=p.read_bytes(), description=p.name)  # fmt: skip
+    return Attachment(
+        content_id=content_id,
+        name=p.name,
+        content_type=ctype,
+        data=p.read_bytes(),
+        description=p.name,
+    )
 
 
 def _org(value: str | Organization) -> Organization:
@@ -123,8 +132,9 @@ def new_document(
         response_for=tuple(response_for),
         steering_type=steering_type,
         trace_headers=(TraceHeader(sender_org.organ_id, now),),
-        business=Bussiness(business_type, business_reason, business_document_id, paper=0,
-                           staff=staff),  # fmt: skip
+        business=Bussiness(
+            business_type, business_reason, business_document_id, paper=0, staff=staff
+        ),
         references=refs,
         attachments=tuple(atts),
     )
@@ -148,7 +158,9 @@ def new_status(
     status = StatusCode(code)
     if status is StatusCode.RECALL_REQUEST:
         if not recipient:
-            raise FormatError(BAD_DESCRIPTION, detail="status 13 needs the recipient to recall from")
+            raise FormatError(
+                BAD_DESCRIPTION, detail="status 13 needs the recipient to recall from"
+            )
         target = recipient
     else:
         target = recipient or original.from_.organ_id
@@ -180,12 +192,21 @@ def _organization(value: Any, key: str) -> Organization:
     if isinstance(value, str):
         return Organization(organ_id=value)
     if isinstance(value, Mapping) and "organ_id" in value:
-        known = {"organ_id", "organ_name", "organization_in_charge", "organ_add", "email",
-                 "telephone", "fax", "website"}  # fmt: skip
+        known = {
+            "organ_id",
+            "organ_name",
+            "organization_in_charge",
+            "organ_add",
+            "email",
+            "telephone",
+            "fax",
+            "website",
+        }
         extra = set(value) - known
         if extra:
             raise FormatError(BAD_DESCRIPTION, detail=f"unknown keys in {key}: {sorted(extra)}")
-        return Organization(**{k: str(v) for k, v in value.items()})
+        fields: dict[str, Any] = {k: str(v) for k, v in value.items()}
+        return Organization(**fields)
     raise FormatError(BAD_DESCRIPTION, detail=f"{key} must be an organ id or a table with organ_id")
 
 

@@ -85,7 +85,17 @@ def define(code: str, vi: str, en: str) -> Code:
 def catalogue() -> list[Code]:
     """Every code of the library, sorted; imports the modules that define codes."""
     # Imported here, not at module level: those modules import this one.
-    from edxml import attachments, organ, parse, safexml, signature, validate  # noqa: F401
+    from edxml import (  # noqa: F401
+        attachments,
+        build,
+        compose,
+        organ,
+        parse,
+        safexml,
+        signature,
+        trust,
+        validate,
+    )
 
     return sorted(_CATALOGUE.values(), key=lambda c: c.code)
 
@@ -133,7 +143,9 @@ class Issue:
 
     def __str__(self) -> str:
         where = self.where()
-        return f"{self.code}{' at ' + where if where else ''}: {self.message_en} / {self.message_vi}"
+        return (
+            f"{self.code}{' at ' + where if where else ''}: {self.message_en} / {self.message_vi}"
+        )
 
 
 @dataclass(eq=False)

@@ -266,7 +266,7 @@ class DocumentPackage:
         return self.business.doc_type if self.business is not None else BusinessDocType.NEW
 
 
-class StatusCode(str, enum.Enum):
+class StatusCode(enum.StrEnum):
     """edXML status codes (edxml.md §2.2). No others exist; 07-12 and 14 are unused."""
 
     RECEIVED = "01"  # Đã đến

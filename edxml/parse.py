@@ -16,7 +16,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from lxml import etree
 
@@ -162,12 +162,10 @@ class _Reader:
         self.findings: list[Issue] = []
 
     def note(
-        self, code: ErrorCode, path: str, el: etree._Element | None = None, **params: object
+        self, code: ErrorCode, path: str, el: etree._Element | None = None, **params: Any
     ) -> None:
-        line = el.sourceline if el is not None else None
-        self.findings.append(
-            Issue.of(code, path, severity=Severity.WARNING, line=line, **params)
-        )
+        line = _line(el) if el is not None else None
+        self.findings.append(Issue.of(code, path, severity=Severity.WARNING, line=line, **params))
 
     # -- leaf values ------------------------------------------------------------------------
     def text(self, node: _Node, name: str, label: str) -> str | None:
@@ -189,8 +187,9 @@ class _Reader:
         """An identifier: placeholders like ``null`` (seen in 2025 axis output) mean absent."""
         value = self.text(node, name, label)
         if value is not None and value.lower() in _PLACEHOLDERS:
-            self.note(PLACEHOLDER, f"{node.path}/{label}", node.one(name), value=value,
-                      element=label)  # fmt: skip
+            self.note(
+                PLACEHOLDER, f"{node.path}/{label}", node.one(name), value=value, element=label
+            )
             return None
         return value
 
@@ -207,8 +206,14 @@ class _Reader:
             return None
         result = fn(value)
         if result is None:
-            self.note(BAD_VALUE, f"{node.path}/{label}", node.one(name), element=label,
-                      value=value, expected=expected)  # fmt: skip
+            self.note(
+                BAD_VALUE,
+                f"{node.path}/{label}",
+                node.one(name),
+                element=label,
+                value=value,
+                expected=expected,
+            )
         return result
 
     def integer(self, node: _Node, name: str, label: str) -> int | None:
@@ -226,9 +231,15 @@ class _Reader:
             if got is None:
                 return None
             if not got[1]:
-                self.note(NON_CANONICAL, f"{node.path}/{label}", node.one(name), element=label,
-                          detail=Text(f"ngày {v!r} không theo dạng yyyy/MM/dd",
-                                     f"date {v!r} is not yyyy/MM/dd"))  # fmt: skip
+                self.note(
+                    NON_CANONICAL,
+                    f"{node.path}/{label}",
+                    node.one(name),
+                    element=label,
+                    detail=Text(
+                        f"ngày {v!r} không theo dạng yyyy/MM/dd", f"date {v!r} is not yyyy/MM/dd"
+                    ),
+                )
             return got[0]
 
         return self.convert(node, name, label, to_date, "yyyy/MM/dd")
@@ -239,9 +250,16 @@ class _Reader:
             if got is None:
                 return None
             if not got[1]:
-                self.note(NON_CANONICAL, f"{node.path}/{label}", node.one(name), element=label,
-                          detail=Text(f"thời điểm {v!r} không theo dạng yyyy/MM/dd HH:mm:ss",
-                                     f"timestamp {v!r} is not yyyy/MM/dd HH:mm:ss"))  # fmt: skip
+                self.note(
+                    NON_CANONICAL,
+                    f"{node.path}/{label}",
+                    node.one(name),
+                    element=label,
+                    detail=Text(
+                        f"thời điểm {v!r} không theo dạng yyyy/MM/dd HH:mm:ss",
+                        f"timestamp {v!r} is not yyyy/MM/dd HH:mm:ss",
+                    ),
+                )
             return got[0]
 
         return self.convert(node, name, label, to_ts, "yyyy/MM/dd HH:mm:ss")
@@ -260,9 +278,16 @@ class _Reader:
         for el in node.all(name):
             actual = etree.QName(el).localname
             if actual != canonical:
-                self.note(NON_CANONICAL, f"{node.path}/{actual}", el, element=actual,
-                          detail=Text(f"viết {actual!r} thay vì {canonical!r}",
-                                 f"spelled {actual!r} instead of {canonical!r}"))  # fmt: skip
+                self.note(
+                    NON_CANONICAL,
+                    f"{node.path}/{actual}",
+                    el,
+                    element=actual,
+                    detail=Text(
+                        f"viết {actual!r} thay vì {canonical!r}",
+                        f"spelled {actual!r} instead of {canonical!r}",
+                    ),
+                )
 
     # -- structures ------------------------------------------------------------------------
     def organization(self, node: _Node) -> Organization:
@@ -325,10 +350,12 @@ class _Reader:
             if rlist is not None:
                 for rn in self.each(rlist, "receiver", "Receiver"):
                     rtype = self.integer(rn, "receivertype", "ReceiverType")
-                    receivers.append(Receiver(
-                        organ_id=self.ident(rn, "organid", "OrganId") or "",
-                        receiver_type=rtype if rtype is not None else 1,
-                    ))  # fmt: skip
+                    receivers.append(
+                        Receiver(
+                            organ_id=self.ident(rn, "organid", "OrganId") or "",
+                            receiver_type=rtype if rtype is not None else 1,
+                        )
+                    )
             info = BussinessDocumentInfo(
                 document_info=self.text(info_node, "documentinfo", "DocumentInfo"),
                 document_receiver=self.text(info_node, "documentreceiver", "DocumentReceiver"),
@@ -339,10 +366,12 @@ class _Reader:
         if rep_list is not None:
             for rn in self.each(rep_list, "replacementinfo", "ReplacementInfo"):
                 ids = rn.node("organidlist", "OrganIdList")
-                replacements.append(ReplacementInfo(
-                    document_id=self.text(rn, "documentid", "DocumentId") or "",
-                    organ_ids=self.texts(ids, "organid") if ids else (),
-                ))  # fmt: skip
+                replacements.append(
+                    ReplacementInfo(
+                        document_id=self.text(rn, "documentid", "DocumentId") or "",
+                        organ_ids=self.texts(ids, "organid") if ids else (),
+                    )
+                )
         staff = node.node("staffinfo", "StaffInfo")
         doc_type = self.integer(node, "bussinessdoctype", "BussinessDocType")
         return Bussiness(
@@ -368,12 +397,14 @@ class _Reader:
             cid = self.text(rn, "contentid", "ContentId")
             if cid is None:  # .NET/SwA packages point with xlink:href="cid:..."
                 cid = rn.el.get("{http://www.w3.org/1999/xlink}href") or rn.el.get("href")
-            refs.append(Reference(
-                content_id=_strip_cid(cid or ""),
-                content_type=self.text(rn, "contenttype", "ContentType"),
-                description=self.text(rn, "description", "Description"),
-                attachment_name=self.text(rn, "attachmentname", "AttachmentName"),
-            ))  # fmt: skip
+            refs.append(
+                Reference(
+                    content_id=_strip_cid(cid or ""),
+                    content_type=self.text(rn, "contenttype", "ContentType"),
+                    description=self.text(rn, "description", "Description"),
+                    attachment_name=self.text(rn, "attachmentname", "AttachmentName"),
+                )
+            )
         return tuple(refs)
 
     def attachments(self, encoded: _Node | None) -> tuple[Attachment, ...]:
@@ -388,19 +419,32 @@ class _Reader:
                 try:
                     data = decode_base64(payload.text or "", cid)
                 except FormatError as exc:
-                    self.findings.append(Issue(
-                        exc.code, exc.message_vi, exc.message_en,
-                        f"{an.path}/ContentTransferEncoded", Severity.ERROR, payload.sourceline,
-                    ))  # fmt: skip
-            out.append(Attachment(
-                content_id=cid,
-                name=self.text(an, "attachmentname", "AttachmentName"),
-                content_type=self.text(an, "contenttype", "ContentType"),
-                data=data,
-                description=self.text(an, "description", "Description"),
-                extensions=self.extensions(an),
-            ))  # fmt: skip
+                    self.findings.append(
+                        Issue(
+                            exc.code,
+                            exc.message_vi,
+                            exc.message_en,
+                            f"{an.path}/ContentTransferEncoded",
+                            Severity.ERROR,
+                            _line(payload),
+                        )
+                    )
+            out.append(
+                Attachment(
+                    content_id=cid,
+                    name=self.text(an, "attachmentname", "AttachmentName"),
+                    content_type=self.text(an, "contenttype", "ContentType"),
+                    data=data,
+                    description=self.text(an, "description", "Description"),
+                    extensions=self.extensions(an),
+                )
+            )
         return tuple(out)
+
+
+def _line(el: etree._Element) -> int | None:
+    line: object = el.sourceline  # lxml-stubs type it loosely
+    return line if isinstance(line, int) else None
 
 
 def _strip_cid(value: str) -> str:
@@ -465,9 +509,16 @@ def _status(r: _Reader, mh: _Node) -> StatusPackage:
     staff = mh.node("staffinfo", "StaffInfo")
     code = r.text(mh, "statuscode", "StatusCode") or ""
     if code.isdigit() and len(code) == 1:  # "1" for "01": seen from integer-typed producers
-        r.note(NON_CANONICAL, mh.path + "/StatusCode", mh.one("statuscode"),
-               element="StatusCode", detail=Text(f"mã trạng thái {code!r} không đủ hai chữ số",
-                           f"status code {code!r} is not two digits"))  # fmt: skip
+        r.note(
+            NON_CANONICAL,
+            mh.path + "/StatusCode",
+            mh.one("statuscode"),
+            element="StatusCode",
+            detail=Text(
+                f"mã trạng thái {code!r} không đủ hai chữ số",
+                f"status code {code!r} is not two digits",
+            ),
+        )
         code = code.zfill(2)
     return StatusPackage(
         from_=r.organization(from_),
@@ -499,10 +550,12 @@ def _document(
     business = None
     if trace_list is not None:
         for tn in r.each(trace_list, "traceheader", "TraceHeader"):
-            traces.append(TraceHeader(
-                organ_id=r.ident(tn, "organid", "OrganId"),
-                timestamp=r.timestamp(tn, "timestamp", "Timestamp"),
-            ))  # fmt: skip
+            traces.append(
+                TraceHeader(
+                    organ_id=r.ident(tn, "organid", "OrganId"),
+                    timestamp=r.timestamp(tn, "timestamp", "Timestamp"),
+                )
+            )
         r.spelling(trace_list, "bussiness", "Bussiness")
         bn = trace_list.node("bussiness", "Bussiness")
         business = r.business(bn) if bn is not None else None
@@ -524,18 +577,24 @@ def _document(
         promulgation=PromulgationInfo(
             place=r.text(prom, "place", "Place"),
             date=r.date(prom, "promulgationdate", "PromulgationDate"),
-        ) if prom else PromulgationInfo(),  # fmt: skip
+        )
+        if prom
+        else PromulgationInfo(),
         document_type=DocumentType(
             type=r.integer(dtype, "type", "Type"),
             type_detail=r.integer(dtype, "typedetail", "TypeDetail"),
             type_name=r.text(dtype, "typename", "TypeName"),
-        ) if dtype else DocumentType(),  # fmt: skip
+        )
+        if dtype
+        else DocumentType(),
         subject=r.text(mh, "subject", "Subject") or "",
         signer=SignerInfo(
             competence=r.text(signer, "competence", "Competence"),
             position=r.text(signer, "position", "Position"),
             full_name=r.text(signer, "fullname", "FullName"),
-        ) if signer else SignerInfo(),  # fmt: skip
+        )
+        if signer
+        else SignerInfo(),
         content=r.text(mh, "content", "Content"),
         due_date=r.date(mh, "duedate", "DueDate"),
         to_places=r.texts(to_places, "place") if to_places else (),

@@ -566,8 +566,9 @@ def cross_check(doc: Document, number: int) -> None:
     )
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     with _crypto_errors(number):  # huge_tree: signxml's default parser refuses >10 MB texts
-        XMLVerifier().verify(root, x509_cert=certs[0][0], expect_config=config,
-                             id_attribute="Id", parser=parser)  # fmt: skip
+        XMLVerifier().verify(
+            root, x509_cert=certs[0][0], expect_config=config, id_attribute="Id", parser=parser
+        )
 
 
 # --- inspection --------------------------------------------------------------------------
@@ -653,8 +654,9 @@ def _verify_one(
     expected = _check_references(layout, index, _reference_uris(signature), number, info.role)
     count = len(signature.findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference"))
     if count != expected:  # defence in depth: the check above already accounts for each one
-        raise _error(SIGNATURE_INVALID, number,
-                     reason=f"{count} references where {expected} were expected")  # fmt: skip
+        raise _error(
+            SIGNATURE_INVALID, number, reason=f"{count} references where {expected} were expected"
+        )
     with _crypto_errors(number):
         _check_digests_and_value(signature, index, certs[0], number)
 
@@ -674,8 +676,11 @@ def _c14n(el: etree._Element, transform: etree._Element | None) -> bytes:
         inc = transform.find("{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces")
         if inc is not None:
             prefixes = (inc.get("PrefixList") or "").split() or None
-    return bytes(etree.tostring(el, method="c14n", exclusive=True, with_comments=False,
-                                inclusive_ns_prefixes=prefixes))  # fmt: skip
+    return bytes(
+        etree.tostring(
+            el, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=prefixes
+        )
+    )
 
 
 def _hash_of(uri: str | None) -> tuple[str, type[hashes.HashAlgorithm]]:

@@ -20,10 +20,10 @@ import enum
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from lxml import etree
 
@@ -143,12 +143,28 @@ class Policy:
 # Field lengths of edxml.md §1.8 (they mirror implementations, not a verified QCVN table):
 # enforced as errors in strict mode only ("enforce real limits only on your own output").
 _LENGTHS: dict[str, int] = {
-    "Subject": 500, "Content": 500, "DocumentId": 200, "OrganName": 200,
-    "OrganizationInCharge": 500, "OrganAdd": 500, "Email": 100, "Telephone": 50, "Fax": 50,
-    "Website": 100, "Place": 50, "TypeName": 100, "Competence": 100, "Position": 100,
-    "FullName": 50, "SphereOfPromulgation": 100, "TyperNotation": 10, "ToPlaces/Place": 150,
-    "AttachmentName": 500, "CodeNumber": 50, "CodeNotation": 50,
-}  # fmt: skip
+    "Subject": 500,
+    "Content": 500,
+    "DocumentId": 200,
+    "OrganName": 200,
+    "OrganizationInCharge": 500,
+    "OrganAdd": 500,
+    "Email": 100,
+    "Telephone": 50,
+    "Fax": 50,
+    "Website": 100,
+    "Place": 50,
+    "TypeName": 100,
+    "Competence": 100,
+    "Position": 100,
+    "FullName": 50,
+    "SphereOfPromulgation": 100,
+    "TyperNotation": 10,
+    "ToPlaces/Place": 150,
+    "AttachmentName": 500,
+    "CodeNumber": 50,
+    "CodeNotation": 50,
+}
 _SCHEMAS = {"edoc": "edxml-document.xsd", "status": "edxml-status.xsd"}
 _MAX_SCHEMA_ISSUES = 20
 
@@ -212,10 +228,15 @@ class _Checker:
 
     def organization(self, org: Organization, path: str) -> None:
         self.organ(org.organ_id, f"{path}/OrganId")
-        for key, value in (("OrganName", org.organ_name), ("OrganAdd", org.organ_add),
-                           ("OrganizationInCharge", org.organization_in_charge),
-                           ("Email", org.email), ("Telephone", org.telephone),
-                           ("Fax", org.fax), ("Website", org.website)):  # fmt: skip
+        for key, value in (
+            ("OrganName", org.organ_name),
+            ("OrganAdd", org.organ_add),
+            ("OrganizationInCharge", org.organization_in_charge),
+            ("Email", org.email),
+            ("Telephone", org.telephone),
+            ("Fax", org.fax),
+            ("Website", org.website),
+        ):
             self.length(value, f"{path}/{key}", key)
 
     def date(self, value: dt.date | None, path: str, *, not_future: bool = True) -> None:
@@ -223,9 +244,21 @@ class _Checker:
             return
         today = dt.datetime.now(VN_TZ).date()
         if value.year < 1945:
-            self.add(DATE, path, value=value.isoformat(), field=path, detail=Text("trước năm 1945", "before 1945"))
+            self.add(
+                DATE,
+                path,
+                value=value.isoformat(),
+                field=path,
+                detail=Text("trước năm 1945", "before 1945"),
+            )
         elif not_future and value > today + self.policy.future_slack:
-            self.add(DATE, path, value=value.isoformat(), field=path, detail=Text("ở tương lai", "in the future"))
+            self.add(
+                DATE,
+                path,
+                value=value.isoformat(),
+                field=path,
+                detail=Text("ở tương lai", "in the future"),
+            )
 
 
 def _document(c: _Checker, p: DocumentPackage, size: int | None) -> None:
@@ -235,8 +268,14 @@ def _document(c: _Checker, p: DocumentPackage, size: int | None) -> None:
         for i, to in enumerate(p.to, 1):
             c.organization(to, f"{mh}/To[{i}]")
         if len(p.to) > c.policy.max_recipients:
-            c.add(SIZE, f"{mh}/To", always=True, field="To", value=len(p.to),
-                  limit=c.policy.max_recipients)  # fmt: skip
+            c.add(
+                SIZE,
+                f"{mh}/To",
+                always=True,
+                field="To",
+                value=len(p.to),
+                limit=c.policy.max_recipients,
+            )
         for organ_id, n in Counter(t.organ_id for t in p.to if t.organ_id).items():
             if n > 1:
                 c.add(DUPLICATE_TO, f"{mh}/To", value=organ_id)
@@ -254,30 +293,50 @@ def _document(c: _Checker, p: DocumentPackage, size: int | None) -> None:
     c.length(p.promulgation.place, f"{mh}/PromulgationInfo/Place", "Place")
     c.date(p.due_date, f"{mh}/DueDate", not_future=False)
     if p.due_date and p.promulgation.date and p.due_date < p.promulgation.date:
-        c.add(DATE, f"{mh}/DueDate", value=p.due_date.isoformat(), field="DueDate",
-              detail=Text("trước ngày ban hành", "before the promulgation date"))  # fmt: skip
+        c.add(
+            DATE,
+            f"{mh}/DueDate",
+            value=p.due_date.isoformat(),
+            field="DueDate",
+            detail=Text("trước ngày ban hành", "before the promulgation date"),
+        )
     c.require(p.document_type.type_name, f"{mh}/DocumentType/TypeName")
     c.length(p.document_type.type_name, f"{mh}/DocumentType/TypeName", "TypeName")
     c.require(p.signer.full_name, f"{mh}/SignerInfo/FullName")
-    for key, value in (("Competence", p.signer.competence), ("Position", p.signer.position),
-                       ("FullName", p.signer.full_name)):  # fmt: skip
+    for key, value in (
+        ("Competence", p.signer.competence),
+        ("Position", p.signer.position),
+        ("FullName", p.signer.full_name),
+    ):
         c.length(value, f"{mh}/SignerInfo/{key}", key)
     for place in p.to_places:
         c.length(place, f"{mh}/ToPlaces/Place", "ToPlaces/Place")
     if p.other_info is not None:
         info = p.other_info
         if info.priority is not None and not 0 <= info.priority <= 4:
-            c.add(VALUE_RANGE, f"{mh}/OtherInfo/Priority", value=info.priority,
-                  field="Priority", detail="0-4")  # fmt: skip
-        c.length(info.sphere_of_promulgation, f"{mh}/OtherInfo/SphereOfPromulgation",
-                 "SphereOfPromulgation")  # fmt: skip
+            c.add(
+                VALUE_RANGE,
+                f"{mh}/OtherInfo/Priority",
+                value=info.priority,
+                field="Priority",
+                detail="0-4",
+            )
+        c.length(
+            info.sphere_of_promulgation,
+            f"{mh}/OtherInfo/SphereOfPromulgation",
+            "SphereOfPromulgation",
+        )
         c.length(info.typer_notation, f"{mh}/OtherInfo/TyperNotation", "TyperNotation")
     for i, rf in enumerate(p.response_for, 1):
         path = f"{mh}/ResponseFor[{i}]"
         if rf.organ_id:
             c.organ(rf.organ_id, f"{path}/OrganId", always=False)
         elif not (rf.document_id or rf.code):
-            c.add(REQUIRED, path, field=Text(f"{path} (ResponseFor rỗng)", f"{path} (empty ResponseFor)"))
+            c.add(
+                REQUIRED,
+                path,
+                field=Text(f"{path} (ResponseFor rỗng)", f"{path} (empty ResponseFor)"),
+            )
         c.date(rf.promulgation_date, f"{path}/PromulgationDate")
     _trace(c, p)
     _attachments(c, p, size)
@@ -304,14 +363,25 @@ def _trace(c: _Checker, p: DocumentPackage) -> None:
     if b.doc_type == 1 and not (b.document_id or any(rf.document_id for rf in p.response_for)):
         c.add(BUSINESS_DATA, bp, value=1, field="DocumentId / ResponseFor")
     if b.paper is not None and b.paper not in (0, 1):
-        c.add(VALUE_RANGE, f"{bp}/Paper", value=b.paper, field="Paper", detail=Text("0 hoặc 1", "0 or 1"))
+        c.add(
+            VALUE_RANGE,
+            f"{bp}/Paper",
+            value=b.paper,
+            field="Paper",
+            detail=Text("0 hoặc 1", "0 or 1"),
+        )
     if b.document_info is not None:
         for i, rcv in enumerate(b.document_info.receivers, 1):
             rp = f"{bp}/BussinessDocumentInfo/ReceiverList/Receiver[{i}]"
             c.organ(rcv.organ_id, f"{rp}/OrganId")
             if rcv.receiver_type not in (0, 1):
-                c.add(VALUE_RANGE, f"{rp}/ReceiverType", value=rcv.receiver_type,
-                      field="ReceiverType", detail=Text("0 bị bỏ, 1 được thêm", "0 removed, 1 added"))  # fmt: skip
+                c.add(
+                    VALUE_RANGE,
+                    f"{rp}/ReceiverType",
+                    value=rcv.receiver_type,
+                    field="ReceiverType",
+                    detail=Text("0 bị bỏ, 1 được thêm", "0 removed, 1 added"),
+                )
     for i, rep in enumerate(b.replacements, 1):
         rp = f"{bp}/ReplacementInfoList/ReplacementInfo[{i}]"
         c.require(rep.document_id, f"{rp}/DocumentId", always=True)
@@ -323,8 +393,14 @@ def _attachments(c: _Checker, p: DocumentPackage, size: int | None) -> None:
     if size is not None and size > pol.max_package_bytes:
         c.add(SIZE, "/", always=True, field="package", value=size, limit=pol.max_package_bytes)
     if len(p.attachments) > pol.max_attachments:
-        c.add(SIZE, "/edXML/AttachmentEncoded", always=True, field="attachments",
-              value=len(p.attachments), limit=pol.max_attachments)  # fmt: skip
+        c.add(
+            SIZE,
+            "/edXML/AttachmentEncoded",
+            always=True,
+            field="attachments",
+            value=len(p.attachments),
+            limit=pol.max_attachments,
+        )
     ap = "/edXML/AttachmentEncoded/Attachment"
     counts = Counter(a.content_id for a in p.attachments)
     for cid, n in counts.items():
@@ -333,8 +409,12 @@ def _attachments(c: _Checker, p: DocumentPackage, size: int | None) -> None:
     listed = {r.content_id for r in p.references}
     for i, ref in enumerate(p.references, 1):
         if ref.content_id not in counts:
-            c.add(MISSING_PAYLOAD, f"/edXML/edXMLEnvelope/edXMLBody/edXMLManifest/Reference[{i}]",
-                  always=True, value=ref.content_id or ref.attachment_name or i)  # fmt: skip
+            c.add(
+                MISSING_PAYLOAD,
+                f"/edXML/edXMLEnvelope/edXMLBody/edXMLManifest/Reference[{i}]",
+                always=True,
+                value=ref.content_id or ref.attachment_name or i,
+            )
     for i, att in enumerate(p.attachments, 1):
         path = f"{ap}[{i}]"
         label = att.name or att.content_id
@@ -345,8 +425,14 @@ def _attachments(c: _Checker, p: DocumentPackage, size: int | None) -> None:
             c.add(EMPTY_PAYLOAD, path, value=label)
             continue
         if len(att.data) > pol.max_attachment_bytes:
-            c.add(SIZE, path, always=True, field=label, value=len(att.data),
-                  limit=pol.max_attachment_bytes)  # fmt: skip
+            c.add(
+                SIZE,
+                path,
+                always=True,
+                field=label,
+                value=len(att.data),
+                limit=pol.max_attachment_bytes,
+            )
             continue
         try:
             real = sniff(att)
@@ -354,8 +440,9 @@ def _attachments(c: _Checker, p: DocumentPackage, size: int | None) -> None:
             c.issues.append(Issue(exc.code, exc.message_vi, exc.message_en, path))
             continue
         if real.type_mismatch:
-            c.add(TYPE_MISMATCH, path, value=label, claimed=att.content_type,
-                  real=real.content_type)  # fmt: skip
+            c.add(
+                TYPE_MISMATCH, path, value=label, claimed=att.content_type, real=real.content_type
+            )
         bad = looks_text_corrupted(real.data, real.content_type)
         if bad:  # lenient: a warning the hub records and reports as status 02; strict: error
             c.add(CORRUPTED, path, value=label, count=bad)
@@ -406,7 +493,8 @@ def _schema_issues(parsed: Parsed, c: _Checker, rich: bool) -> Iterator[Issue]:
             vi, en = SCHEMA.render(path=err.path or "/", detail=detail)
             yield Issue(SCHEMA.code, vi, en, err.path or "", severity, err.sourceline)
         return
-    for n, entry in enumerate(schema.error_log):
+    entries: list[Any] = list(cast(Iterable[Any], schema.error_log))  # stubs: not Iterable
+    for n, entry in enumerate(entries):
         if n >= _MAX_SCHEMA_ISSUES:
             break
         path = entry.path or "/"
@@ -427,8 +515,15 @@ def validate(
     c = _Checker(mode, policy or Policy())
     for finding in parsed.findings:  # what the reader tolerated
         if mode is Mode.STRICT and finding.severity is Severity.WARNING:
-            finding = Issue(finding.code, finding.message_vi, finding.message_en,
-                            finding.path, Severity.ERROR, finding.line, finding.column)  # fmt: skip
+            finding = Issue(
+                finding.code,
+                finding.message_vi,
+                finding.message_en,
+                finding.path,
+                Severity.ERROR,
+                finding.line,
+                finding.column,
+            )
         c.issues.append(finding)
     if schema:
         c.issues.extend(_schema_issues(parsed, c, rich))

@@ -94,20 +94,29 @@ def recipients(draw: st.DrawFn) -> tuple[Organization, ...]:
     rich = draw(st.lists(organizations(), min_size=1, max_size=4))
     bulk = draw(st.sampled_from([0, 0, 0, 40, 300]))
     return tuple(rich) + tuple(
-        Organization(organ_id=f"000.{20 + i // 100:02d}.{31 + i % 50:02d}.H53",
-                     organ_name=f"UBND xã số {i}")  # fmt: skip
+        Organization(
+            organ_id=f"000.{20 + i // 100:02d}.{31 + i % 50:02d}.H53", organ_name=f"UBND xã số {i}"
+        )
         for i in range(bulk)
     )
 
 
 staff = st.builds(
-    StaffInfo, department=opt_text, department_id=opt_text, staff=opt_text,
-    staff_id=opt_text, email=opt_text, mobile=opt_text,
-)  # fmt: skip
+    StaffInfo,
+    department=opt_text,
+    department_id=opt_text,
+    staff=opt_text,
+    staff_id=opt_text,
+    email=opt_text,
+    mobile=opt_text,
+)
 response_fors = st.builds(
-    ResponseFor, organ_id=st.none() | organ_ids, code=opt_text,
-    promulgation_date=st.none() | dates, document_id=opt_text,
-)  # fmt: skip
+    ResponseFor,
+    organ_id=st.none() | organ_ids,
+    code=opt_text,
+    promulgation_date=st.none() | dates,
+    document_id=opt_text,
+)
 
 
 @st.composite
@@ -118,18 +127,30 @@ def businesses(draw: st.DrawFn) -> Bussiness:
         info = BussinessDocumentInfo(
             document_info=draw(st.none() | st.sampled_from(["0", "1"])),
             document_receiver=draw(st.none() | st.sampled_from(["0", "1"])),
-            receivers=tuple(draw(st.lists(
-                st.builds(Receiver, organ_id=organ_ids, receiver_type=st.integers(0, 1)),
-                max_size=5,
-            ))),
-        )  # fmt: skip
+            receivers=tuple(
+                draw(
+                    st.lists(
+                        st.builds(Receiver, organ_id=organ_ids, receiver_type=st.integers(0, 1)),
+                        max_size=5,
+                    )
+                )
+            ),
+        )
     replacements: tuple[ReplacementInfo, ...] = ()
     if doc_type == 3 or draw(st.booleans()):
-        replacements = tuple(draw(st.lists(
-            st.builds(ReplacementInfo, document_id=text,
-                      organ_ids=st.lists(organ_ids, min_size=1, max_size=4).map(tuple)),
-            min_size=1, max_size=3,
-        )))  # fmt: skip
+        replacements = tuple(
+            draw(
+                st.lists(
+                    st.builds(
+                        ReplacementInfo,
+                        document_id=text,
+                        organ_ids=st.lists(organ_ids, min_size=1, max_size=4).map(tuple),
+                    ),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
+        )
     return Bussiness(
         doc_type=doc_type,
         reason=draw(opt_text),
@@ -145,19 +166,31 @@ def businesses(draw: st.DrawFn) -> Bussiness:
 @st.composite
 def attachments(draw: st.DrawFn) -> tuple[tuple[Reference, ...], tuple[Attachment, ...]]:
     n = draw(st.integers(0, 4))
-    cids = draw(st.lists(st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), min_size=n,
-                         max_size=n, unique=True))  # fmt: skip
+    cids = draw(
+        st.lists(
+            st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), min_size=n, max_size=n, unique=True
+        )
+    )
     refs, atts = [], []
     for cid in cids:
         name = draw(opt_text)
-        ctype = draw(st.none() | st.sampled_from(["application/pdf", "application/zip",
-                                                   "application/doc", "text/plain"]))  # fmt: skip
+        ctype = draw(
+            st.none()
+            | st.sampled_from(
+                ["application/pdf", "application/zip", "application/doc", "text/plain"]
+            )
+        )
         refs.append(Reference(cid, ctype, draw(opt_text), name))
-        atts.append(Attachment(
-            content_id=cid, name=name, content_type=ctype,
-            data=draw(st.binary(min_size=0, max_size=3000)),
-            description=draw(opt_text), extensions=draw(extensions(1)),
-        ))  # fmt: skip
+        atts.append(
+            Attachment(
+                content_id=cid,
+                name=name,
+                content_type=ctype,
+                data=draw(st.binary(min_size=0, max_size=3000)),
+                description=draw(opt_text),
+                extensions=draw(extensions(1)),
+            )
+        )
     return tuple(refs), tuple(atts)
 
 
@@ -171,27 +204,43 @@ def document_packages(draw: st.DrawFn) -> DocumentPackage:
         code=Code(draw(text), draw(text)),
         promulgation=PromulgationInfo(draw(opt_text), draw(st.none() | dates)),
         document_type=DocumentType(
-            draw(st.none() | st.integers(0, 99)), draw(st.none() | st.integers(0, 9)),
+            draw(st.none() | st.integers(0, 99)),
+            draw(st.none() | st.integers(0, 9)),
             draw(opt_text),
-        ),  # fmt: skip
+        ),
         subject=draw(text),
         signer=SignerInfo(draw(opt_text), draw(opt_text), draw(opt_text)),
         content=draw(opt_text),
         due_date=draw(st.none() | dates),
         to_places=tuple(draw(st.lists(text, max_size=4))),
-        other_info=draw(st.none() | st.builds(
-            OtherInfo, priority=st.none() | st.integers(0, 4),
-            sphere_of_promulgation=opt_text, typer_notation=opt_text,
-            promulgation_amount=st.none() | st.integers(0, 500),
-            page_amount=st.none() | st.integers(0, 999), direction=st.none() | st.booleans(),
-            appendixes=st.lists(text, max_size=3).map(tuple), extensions=extensions(1),
-        )),  # fmt: skip
+        other_info=draw(
+            st.none()
+            | st.builds(
+                OtherInfo,
+                priority=st.none() | st.integers(0, 4),
+                sphere_of_promulgation=opt_text,
+                typer_notation=opt_text,
+                promulgation_amount=st.none() | st.integers(0, 500),
+                page_amount=st.none() | st.integers(0, 999),
+                direction=st.none() | st.booleans(),
+                appendixes=st.lists(text, max_size=3).map(tuple),
+                extensions=extensions(1),
+            )
+        ),
         response_for=tuple(draw(st.lists(response_fors, max_size=3))),
         steering_type=draw(st.none() | st.integers(0, 10)),
-        trace_headers=tuple(draw(st.lists(
-            st.builds(TraceHeader, organ_id=st.none() | organ_ids,
-                      timestamp=st.none() | timestamps), max_size=4,
-        ))),  # fmt: skip
+        trace_headers=tuple(
+            draw(
+                st.lists(
+                    st.builds(
+                        TraceHeader,
+                        organ_id=st.none() | organ_ids,
+                        timestamp=st.none() | timestamps,
+                    ),
+                    max_size=4,
+                )
+            )
+        ),
         business=draw(st.none() | businesses()),
         references=refs,
         attachments=atts,

@@ -35,8 +35,9 @@ def test_validate_official_samples_outcomes() -> None:
 
 
 def test_validate_json_has_codes_and_positions() -> None:
-    code, out, _ = run("validate", "--json", str(SAMPLES / "edoc.edxml"),
-                       str(SAMPLES / "status_finish_06.edxml"))  # fmt: skip
+    code, out, _ = run(
+        "validate", "--json", str(SAMPLES / "edoc.edxml"), str(SAMPLES / "status_finish_06.edxml")
+    )
     assert code == 1
     rows = [json.loads(line) for line in out.splitlines()]
     bad, good = rows
@@ -90,7 +91,7 @@ files = ["cv.pdf"]
     )
     out_doc = tmp_path / "doc.edxml"
     assert run("new", str(tmp_path / "doc.toml"), "-o", str(out_doc))[0] == 0
-    parsed, report = edxml.check(out_doc, mode=edxml.Mode.STRICT)
+    parsed, _ = edxml.check(out_doc, mode=edxml.Mode.STRICT)
     doc = parsed.package
     assert isinstance(doc, edxml.DocumentPackage)
     assert doc.document_id == "000.00.31.H53,2026/11/20,12/UBND-VP"
@@ -98,8 +99,9 @@ files = ["cv.pdf"]
     assert doc.attachments[0].name == "cv.pdf"
 
     out_status = tmp_path / "status.edxml"
-    code, _, _ = run("status", str(out_doc), "--from", "000.21.31.H53", "--code", "03",
-                     "-o", str(out_status))  # fmt: skip
+    code, _, _ = run(
+        "status", str(out_doc), "--from", "000.21.31.H53", "--code", "03", "-o", str(out_status)
+    )
     assert code == 0
     status = edxml.parse(out_status)
     assert isinstance(status, edxml.StatusPackage)
@@ -108,10 +110,25 @@ files = ["cv.pdf"]
     assert status.response_for.document_id == doc.document_id
 
     recall = tmp_path / "recall.edxml"
-    assert run("status", str(out_doc), "--from", "000.00.31.H53", "--code", "13",
-               "-o", str(recall))[0] == 1  # 13 needs the receiver  # fmt: skip
-    assert run("status", str(out_doc), "--from", "000.00.31.H53", "--code", "13",
-               "--to", "000.21.31.H53", "-o", str(recall))[0] == 0  # fmt: skip
+    assert (
+        run("status", str(out_doc), "--from", "000.00.31.H53", "--code", "13", "-o", str(recall))[0]
+        == 1
+    )  # 13 needs the receiver
+    assert (
+        run(
+            "status",
+            str(out_doc),
+            "--from",
+            "000.00.31.H53",
+            "--code",
+            "13",
+            "--to",
+            "000.21.31.H53",
+            "-o",
+            str(recall),
+        )[0]
+        == 0
+    )
     again = edxml.parse(recall)
     assert isinstance(again, edxml.StatusPackage) and again.response_for.organ_id == "000.21.31.H53"
 
@@ -126,6 +143,34 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("edxml")
     if not exe.exists():
         pytest.skip("console script not installed in this environment")
-    proc = subprocess.run([str(exe), "validate", str(SAMPLES / "status.edxml")],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(exe), "validate", str(SAMPLES / "status.edxml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0 and "OK" in proc.stdout
+
+
+DEV = Path(__file__).resolve().parents[2] / "certs" / "dev"
+
+
+def test_sign_seal_verify_with_the_dev_pki(tmp_path: Path) -> None:
+    agency = ("--key", str(DEV / "agency-000.00.00.G22.key"),
+              "--cert", str(DEV / "agency-000.00.00.G22.crt"))  # fmt: skip
+    hub = ("--key", str(DEV / "gateway.key"), "--cert", str(DEV / "gateway.crt"))
+    signed, sealed = tmp_path / "signed.edxml", tmp_path / "sealed.edxml"
+    assert run("sign", str(SAMPLES / "edoc_update.edxml"), *agency, "-o", str(signed))[0] == 0
+    assert run("sign", str(signed), "--seal", "00.53.W00", *hub, "-o", str(sealed))[0] == 0
+    trust = ("--ca", str(DEV / "ca.crt"), "--crl", str(DEV / "ca.crl"))
+    code, out, _ = run("verify", str(sealed), *trust, "--policy", "strict", "--cross-check")
+    assert code == 0, out
+    assert out.count("valid, signxml: valid") == 2  # sender + seal, both implementations agree
+    tampered = tmp_path / "tampered.edxml"
+    tampered.write_bytes(sealed.read_bytes().replace("Cập nhật văn bản".encode(), b"Changed"))
+    code, out, _ = run("verify", str(tampered), *trust)
+    assert code == 1 and "edxml.signature_invalid" in out
+    # The gateway's seal appended a TraceHeader naming the hub.
+    package = edxml.parse(sealed)
+    assert isinstance(package, edxml.DocumentPackage)
+    assert package.trace_headers[-1].organ_id == "00.53.W00"

@@ -16,7 +16,11 @@ from edxml.model import DocumentPackage, StatusPackage
 from tests.edxml.conftest import SAMPLES
 
 NS = edxml.NS
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> stream\n" + bytes(range(256)) + b"\nendstream endobj\n%%EOF\n"
+PDF = (
+    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> stream\n"
+    + bytes(range(256))
+    + b"\nendstream endobj\n%%EOF\n"
+)
 
 
 def base_package() -> DocumentPackage:
@@ -30,12 +34,15 @@ def base_package() -> DocumentPackage:
         subject="V/v triển khai liên thông văn bản",
         signer=edxml.SignerInfo("TM. UBND", "Chủ tịch", "Nguyễn Văn A"),
         due_date=dt.date(2026, 12, 1),
-        trace_headers=(edxml.TraceHeader("000.00.31.H53",
-                                         dt.datetime(2026, 11, 20, 8, 30, tzinfo=edxml.VN_TZ)),),
+        trace_headers=(
+            edxml.TraceHeader(
+                "000.00.31.H53", dt.datetime(2026, 11, 20, 8, 30, tzinfo=edxml.VN_TZ)
+            ),
+        ),
         business=edxml.Bussiness(0, "Văn bản điện tử mới"),
         references=(edxml.Reference("1", "application/pdf", None, "cv12.pdf"),),
         attachments=(edxml.Attachment("1", "cv12.pdf", "application/pdf", PDF),),
-    )  # fmt: skip
+    )
 
 
 def canonical() -> str:
@@ -55,9 +62,13 @@ def test_default_namespace_without_prefixes() -> None:
 
 
 def test_mixed_prefixes() -> None:
-    text = canonical().replace(f'<edXML:edXMLEnvelope xmlns:edXML="{NS}">',
-                               f'<edXML:edXMLEnvelope xmlns:edXML="{NS}" xmlns:q="{NS}">')  # fmt: skip
-    text = text.replace("<edXML:Subject>", "<q:Subject>").replace("</edXML:Subject>", "</q:Subject>")
+    text = canonical().replace(
+        f'<edXML:edXMLEnvelope xmlns:edXML="{NS}">',
+        f'<edXML:edXMLEnvelope xmlns:edXML="{NS}" xmlns:q="{NS}">',
+    )
+    text = text.replace("<edXML:Subject>", "<q:Subject>").replace(
+        "</edXML:Subject>", "</q:Subject>"
+    )
     text = text.replace("<edXML:To>", "<To>").replace("</edXML:To>", "</To>")
     assert parse_text(text) == base_package()
 
@@ -77,8 +88,9 @@ def test_any_child_order() -> None:
     # Bussiness before TraceHeader, as the axis returned in one package.
     trace = re.search(r"<edXML:TraceHeader>.*?</edXML:TraceHeader>", text, re.S)
     assert trace
-    text = text.replace(trace.group(), "").replace("</edXML:TraceHeaderList>",
-                                                   trace.group() + "</edXML:TraceHeaderList>")  # fmt: skip
+    text = text.replace(trace.group(), "").replace(
+        "</edXML:TraceHeaderList>", trace.group() + "</edXML:TraceHeaderList>"
+    )
     assert parse_text(text) == base_package()
 
 
@@ -95,9 +107,10 @@ def test_business_spelling_and_manifest_variants() -> None:
 def test_content_id_with_and_without_cid_and_xlink_href() -> None:
     text = canonical().replace("<ContentId>cid:1</ContentId>", "<ContentId>1</ContentId>")
     text = text.replace("<edXML:ContentId>cid:1</edXML:ContentId>", "")
-    text = text.replace("<edXML:Reference>",
-                        '<edXML:Reference xmlns:xlink="http://www.w3.org/1999/xlink" '
-                        'xlink:href="cid:1">')  # fmt: skip
+    text = text.replace(
+        "<edXML:Reference>",
+        '<edXML:Reference xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="cid:1">',
+    )
     assert parse_text(text) == base_package()
 
 
@@ -138,8 +151,9 @@ def _replace_attachments(package: DocumentPackage, att: edxml.Attachment) -> Doc
     ],
 )
 def test_date_spellings(spelled: str, expected: dt.date) -> None:
-    text = canonical().replace("<edXML:PromulgationDate>2026/11/20<",
-                               f"<edXML:PromulgationDate>{spelled}<")  # fmt: skip
+    text = canonical().replace(
+        "<edXML:PromulgationDate>2026/11/20<", f"<edXML:PromulgationDate>{spelled}<"
+    )
     assert parse_text(text).promulgation.date == expected
 
 
@@ -154,8 +168,9 @@ def test_date_spellings(spelled: str, expected: dt.date) -> None:
     ],
 )
 def test_timestamp_spellings(spelled: str, expected: dt.datetime) -> None:
-    text = canonical().replace("<edXML:Timestamp>2026/11/20 08:30:00<",
-                               f"<edXML:Timestamp>{spelled}<")  # fmt: skip
+    text = canonical().replace(
+        "<edXML:Timestamp>2026/11/20 08:30:00<", f"<edXML:Timestamp>{spelled}<"
+    )
     ts = parse_text(text).trace_headers[0].timestamp
     assert ts == expected.replace(tzinfo=edxml.VN_TZ)
 
@@ -172,11 +187,12 @@ def test_empty_and_placeholder_elements() -> None:
     assert package.response_for == (edxml.ResponseFor(),)
 
 
-@pytest.mark.parametrize("organ", ["", "<edXML:OrganId>null</edXML:OrganId>",
-                                   "<edXML:OrganId/>"])  # fmt: skip
+@pytest.mark.parametrize("organ", ["", "<edXML:OrganId>null</edXML:OrganId>", "<edXML:OrganId/>"])
 def test_trace_header_without_organ_id(organ: str) -> None:
-    text = canonical().replace("<edXML:TraceHeader>\n          <edXML:OrganId>000.00.31.H53</edXML:OrganId>",
-                               f"<edXML:TraceHeader>{organ}")  # fmt: skip
+    text = canonical().replace(
+        "<edXML:TraceHeader>\n          <edXML:OrganId>000.00.31.H53</edXML:OrganId>",
+        f"<edXML:TraceHeader>{organ}",
+    )
     package = parse_text(text)
     assert package.trace_headers[0].organ_id is None
     assert package.trace_headers[0].timestamp is not None
@@ -194,16 +210,21 @@ def test_bare_envelope_root() -> None:
     text = edxml.build(status).decode()
     bare = re.search(r"<edXML:edXMLEnvelope.*</edXML:edXMLEnvelope>", text, re.S)
     assert bare
-    again = edxml.parse(bare.group().replace("<edXML:edXMLEnvelope ",
-                                              f'<edXML:edXMLEnvelope xmlns="{NS}" ').encode())  # fmt: skip
+    again = edxml.parse(
+        bare.group()
+        .replace("<edXML:edXMLEnvelope ", f'<edXML:edXMLEnvelope xmlns="{NS}" ')
+        .encode()
+    )
     assert isinstance(again, StatusPackage) and again == status
 
 
 def test_unknown_extension_elements_are_kept() -> None:
-    text = canonical().replace("<edXML:DueDate>",
-                               '<edXML:ResponseForTask><edXML:TaskCode>T-1</edXML:TaskCode>'
-                               '</edXML:ResponseForTask><v:Extra xmlns:v="urn:vendor">ok</v:Extra>'
-                               "<edXML:DueDate>")  # fmt: skip
+    text = canonical().replace(
+        "<edXML:DueDate>",
+        "<edXML:ResponseForTask><edXML:TaskCode>T-1</edXML:TaskCode>"
+        '</edXML:ResponseForTask><v:Extra xmlns:v="urn:vendor">ok</v:Extra>'
+        "<edXML:DueDate>",
+    )
     package = parse_text(text)
     tags = [e.tag for e in package.extensions]
     assert tags == ["ResponseForTask", "Extra"]
@@ -225,10 +246,12 @@ def test_legacy_namespace_is_a_clear_error() -> None:
     [
         (b"<html><body/></html>", "edxml.not_edxml"),
         (f'<edXML xmlns="{NS}"/>'.encode(), "edxml.missing_element"),
-        (f'<edXML xmlns="{NS}"><edXMLEnvelope><edXMLHeader/></edXMLEnvelope></edXML>'.encode(),
-         "edxml.missing_element"),
+        (
+            f'<edXML xmlns="{NS}"><edXMLEnvelope><edXMLHeader/></edXMLEnvelope></edXML>'.encode(),
+            "edxml.missing_element",
+        ),
     ],
-)  # fmt: skip
+)
 def test_not_an_edxml_package(xml: bytes, code: str) -> None:
     with pytest.raises(edxml.FormatError) as info:
         edxml.parse(xml)

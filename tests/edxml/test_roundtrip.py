@@ -35,9 +35,9 @@ def test_status_round_trip(package: StatusPackage) -> None:
 
 
 past_dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2025, 12, 31))
-past_timestamps = st.datetimes(min_value=dt.datetime(2000, 1, 1),
-                               max_value=dt.datetime(2025, 12, 31)).map(
-    lambda d: d.replace(microsecond=0, tzinfo=edxml.VN_TZ))  # fmt: skip
+past_timestamps = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2025, 12, 31)
+).map(lambda d: d.replace(microsecond=0, tzinfo=edxml.VN_TZ))
 
 
 @st.composite
@@ -76,11 +76,19 @@ def test_composed_documents_pass_the_canonical_schema(package: DocumentPackage) 
 @settings(max_examples=60, deadline=None)
 @given(composed_documents(), st.sampled_from(list(edxml.StatusCode)), opt_text, past_timestamps)
 def test_composed_statuses_pass_the_canonical_schema(
-    original: DocumentPackage, code: edxml.StatusCode, description: str | None,
+    original: DocumentPackage,
+    code: edxml.StatusCode,
+    description: str | None,
     now: dt.datetime,
-) -> None:  # fmt: skip
-    status = new_status(original, sender=original.to[0].organ_id, code=code,
-                        description=description, recipient=original.to[0].organ_id, now=now)  # fmt: skip
+) -> None:
+    status = new_status(
+        original,
+        sender=original.to[0].organ_id,
+        code=code,
+        description=description,
+        recipient=original.to[0].organ_id,
+        now=now,
+    )
     parsed = edxml.read(edxml.build(status))
     assert parsed.package == status
     report = edxml.validate(parsed, mode=edxml.Mode.STRICT)

@@ -116,3 +116,24 @@ def test_strict_mode_is_stricter_on_samples() -> None:
     parsed = edxml.read(SAMPLES / "status_cancellation_13.edxml")
     strict = edxml.validate(parsed, mode=edxml.Mode.STRICT)
     assert len(strict.errors) >= len(lenient.errors)
+
+
+def test_error_catalogue_is_complete_and_bilingual() -> None:
+    from edxml.errors import catalogue
+
+    codes = {c.code: c for c in catalogue()}
+    # One code from each defining module, so a module left out of catalogue() is noticed.
+    for code in (
+        "edxml.attachment_bad_base64",
+        "edxml.invalid_text",
+        "edxml.bad_description",
+        "edxml.organ_id_invalid",
+        "edxml.legacy_format",
+        "edxml.external_entity",
+        "edxml.signature_wrapping",
+        "edxml.certificate_revoked",
+        "edxml.status_code",
+    ):
+        assert code in codes, code
+    for c in codes.values():
+        assert c.vi.strip() and c.en.strip() and c.vi != c.en, c.code
