@@ -413,7 +413,7 @@ def _attachments(c: _Checker, p: DocumentPackage, size: int | None) -> None:
                 MISSING_PAYLOAD,
                 f"/edXML/edXMLEnvelope/edXMLBody/edXMLManifest/Reference[{i}]",
                 always=True,
-                value=ref.content_id or ref.attachment_name or i,
+                value=ref.attachment_name or ref.content_id or i,
             )
     for i, att in enumerate(p.attachments, 1):
         path = f"{ap}[{i}]"
