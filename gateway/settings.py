@@ -1,0 +1,196 @@
+"""The gateway's configuration, read once from a TOML file and the environment into one value.
+
+Nothing else in the gateway reads ``os.environ``: the entry point passes ``os.environ`` (tests
+pass a dict) to :meth:`Settings.load`. Precedence: built-in defaults < TOML file < environment
+variables ``EDXGW_<KEY>`` (upper case, ``.`` of nested keys as ``__``). The defaults run a demo
+hub with nothing configured: SQLite and blobs under ``./var/``, RabbitMQ on localhost, the
+development certificates of ``certs/dev/`` and the demo directory — and in production mode
+(``production = true``) the gateway refuses to start with any of that development material.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edxml.trust import is_development_certificate, load_certificates
+
+__all__ = ["ConfigError", "Settings"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIRECTORY = Path(__file__).resolve().parent / "data" / "demo-directory.toml"
+DEV_CERTS = _ROOT / "certs" / "dev"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why (bilingual)."""
+
+    code = "config.invalid"
+
+    def __init__(self, key: str, vi: str, en: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {en} / {vi}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, with the defaults of a local demo hub."""
+
+    #: This hub's own code (a hub ``W00`` code or an agency code): its TraceHeaders and seals.
+    hub_organ_id: str = "00.53.W00"
+    #: Name of this process among the nodes of one hub (trace events, outbox leases).
+    node: str = "node-1"
+    production: bool = False
+    #: ``sqlite:///var/edxgw.db`` (relative to the working directory) or ``postgresql://...``.
+    store_dsn: str = "sqlite:///var/edxgw.db"
+    blob_dir: Path = Path("var/blobs")
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    #: Prefix of every exchange and queue this hub declares (several hubs can share a broker).
+    amqp_prefix: str = "edxgw"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    key_file: Path = DEV_CERTS / "gateway.key"
+    cert_file: Path = DEV_CERTS / "gateway.crt"
+    ca_files: tuple[Path, ...] = (DEV_CERTS / "ca.crt",)
+    crl_files: tuple[Path, ...] = (DEV_CERTS / "ca.crl",)
+    directory_file: Path | None = DEMO_DIRECTORY
+    #: Defaults for agency systems that do not set their own policy.
+    validation_mode: str = "lenient"
+    signature_policy: str = "lenient"
+    max_package_bytes: int = 64 * 1024 * 1024
+    delivery_max_attempts: int = 8
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then the TOML file (``path`` or ``EDXGW_CONFIG``), then ``EDXGW_*``."""
+        environ = environ or {}
+        values: dict[str, Any] = {}
+        path = path or environ.get("EDXGW_CONFIG")
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    values.update(_flatten(tomllib.load(fh)))
+            except OSError as exc:
+                raise ConfigError(
+                    "config",
+                    f"không đọc được tệp cấu hình: {exc}",
+                    f"cannot read the configuration file: {exc}",
+                ) from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(
+                    "config",
+                    f"tệp cấu hình sai cú pháp TOML: {exc}",
+                    f"the configuration file is not valid TOML: {exc}",
+                ) from None
+        for name, value in environ.items():
+            if name.startswith("EDXGW_") and name != "EDXGW_CONFIG":
+                values[name[6:].lower().replace("__", ".")] = value
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Build from flat ``key: value`` pairs (strings are converted to each field's type)."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in values.items():
+            name = key.replace(".", "_")
+            if name not in known or name == "extra":
+                extra[key] = value
+                continue
+            kwargs[name] = _convert(name, known[name].type, value)
+        settings = cls(**kwargs, extra=extra)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work; in production, refuse development material."""
+        if self.validation_mode not in ("lenient", "strict"):
+            raise ConfigError(
+                "validation_mode", "phải là lenient hoặc strict", "must be lenient or strict"
+            )
+        if self.signature_policy not in ("lenient", "strict", "off"):
+            raise ConfigError(
+                "signature_policy",
+                "phải là lenient, strict hoặc off",
+                "must be lenient, strict or off",
+            )
+        if not (self.store_dsn.startswith("sqlite:") or self.store_dsn.startswith("postgres")):
+            raise ConfigError(
+                "store_dsn",
+                "chỉ hỗ trợ sqlite:/// hoặc postgresql://",
+                "only sqlite:/// and postgresql:// are supported",
+            )
+        if self.production:
+            self._refuse_development_material()
+
+    def _refuse_development_material(self) -> None:
+        if self.directory_file == DEMO_DIRECTORY:
+            raise ConfigError(
+                "directory_file",
+                "chế độ vận hành không dùng danh bạ demo",
+                "production mode does not run on the demo directory",
+            )
+        for key, paths in (("cert_file", (self.cert_file,)), ("ca_files", self.ca_files)):
+            for path in paths:
+                try:
+                    certs = load_certificates(Path(path).read_bytes())
+                except OSError as exc:
+                    raise ConfigError(
+                        key, f"không đọc được {path}: {exc}", f"cannot read {path}: {exc}"
+                    ) from None
+                if any(is_development_certificate(c) for c in certs):
+                    raise ConfigError(
+                        key,
+                        f"{path} là chứng thư số phát triển (certs/dev), cấm dùng khi vận hành",
+                        f"{path} is a development certificate (certs/dev), refused in production",
+                    )
+        if Path(self.key_file).resolve().parent == DEV_CERTS.resolve():
+            raise ConfigError(
+                "key_file",
+                "khóa bí mật phát triển bị cấm khi vận hành",
+                "development private keys are refused in production",
+            )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _convert(name: str, kind: object, value: Any) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return text in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(value)
+        if kind in ("Path", "Path | None"):
+            return None if value in (None, "") else Path(str(value))
+        if kind == "tuple[Path, ...]":
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            return tuple(Path(str(v).strip()) for v in items if str(v).strip())
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            name, f"giá trị không hợp lệ: {value!r}", f"invalid value: {value!r}"
+        ) from None
