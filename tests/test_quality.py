@@ -21,7 +21,15 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
     [
         ("ruff", "check", "edxml", "gateway", "adapters", "tests"),
         ("ruff", "format", "--check", "edxml", "gateway", "adapters", "tests"),
-        ("mypy", "--strict", "edxml", "gateway/store", "gateway/settings.py", "gateway/dirfile.py"),
+        (
+            "mypy",
+            "--strict",
+            "edxml",
+            "gateway/store",
+            "gateway/settings.py",
+            "gateway/cli.py",
+            "gateway/dirfile.py",
+        ),
         ("lint-imports",),
     ],
     ids=["ruff", "ruff-format", "mypy-strict", "import-contracts"],
