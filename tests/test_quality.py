@@ -26,6 +26,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
             "--strict",
             "edxml",
             "gateway/store",
+            "gateway/core",
             "gateway/settings.py",
             "gateway/cli.py",
             "gateway/dirfile.py",

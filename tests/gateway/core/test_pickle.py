@@ -1,0 +1,64 @@
+"""Everything process() takes and returns pickles, so the shell can use a process pool."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+from edxml.signature import SignaturePolicy
+from edxml.validate import Mode
+from gateway.core import Accepted, Context, Keys, Rejected, process
+from gateway.core.deliver import Failure, decide
+from tests.gateway.core.factories import NOW, submission
+from tests.gateway.core.test_deliver import HEADERS, delivery
+
+
+def roundtrip(value: object) -> object:
+    return pickle.loads(pickle.dumps(value))
+
+
+def test_submission_and_context_pickle(samples: dict[str, bytes], ctx: Context) -> None:
+    sub = submission(
+        samples["status.edxml"],
+        "000.00.00.H41",
+        mode=Mode.STRICT,
+        signatures=SignaturePolicy.OFF,
+    )
+    assert roundtrip(sub) == sub
+    copy = roundtrip(ctx)
+    assert isinstance(copy, Context)
+    assert copy.keys == ctx.keys and copy.now == ctx.now
+    assert list(copy.directory) == list(ctx.directory)
+    assert copy.directory.canonical("28.22.H17") == "000.00.00.H17"
+
+
+def test_keys_load_once_per_process(keys: Keys) -> None:
+    copy = roundtrip(keys)
+    assert isinstance(copy, Keys)
+    assert copy.signing_key is keys.signing_key  # same bytes → the cached object
+    assert copy.trust is keys.trust
+    assert "key_pem" not in repr(keys)
+
+
+def test_results_pickle(samples: dict[str, bytes], ctx: Context) -> None:
+    ok = process(submission(samples["status_cancellation_13.edxml"], "000.00.00.G22"), ctx)
+    assert isinstance(ok, Accepted) and ok.status is not None
+    assert roundtrip(ok) == ok
+    refused = process(submission(samples["edoc.edxml"], "000.00.00.G22"), ctx)
+    assert isinstance(refused, Rejected)
+    assert roundtrip(refused) == refused
+    decision = decide(delivery("queued"), HEADERS, node="n", now=NOW, failure=Failure("x.y", True))  # type: ignore[arg-type]
+    assert roundtrip(decision) == decision
+
+
+def test_process_runs_in_a_process_pool(
+    samples: dict[str, bytes], make_ctx: Callable[..., Context]
+) -> None:
+    sub = submission(samples["edoc_replacement.edxml"], "000.00.00.G22")
+    local = process(sub, make_ctx())
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        remote = pool.submit(process, sub, make_ctx()).result(timeout=60)
+    assert remote == local
