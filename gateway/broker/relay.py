@@ -1,0 +1,192 @@
+"""The outbox relay: publish committed outbox rows with publisher confirms, then mark them sent.
+
+This is the second half of invariant §3.1 (accepted means durable): ingress commits the message
+and its outbox rows in one store transaction; the relay leases a batch of unpublished rows
+(``Store.claim_outbox``), publishes every row of the batch at once and gathers the confirms
+(performance.md: awaiting each confirm in turn caps a hub at ~600-1,000 msg/s, keeping many in
+flight reaches ~5,000), and marks published only the rows the broker confirmed
+(``Store.mark_published``). A row that was nacked, returned or caught in a connection loss is
+simply left alone: its lease expires and a relay (this one or another node's) publishes it
+again. A row may therefore be published twice; every message carries ``message_id`` =
+delivery_id and the consumer de-duplicates against the store (§3.3).
+
+Ingress keeps accepting while RabbitMQ is down: rows wait in the outbox, the relay pauses
+while its channel is closed and catches up after the robust connection is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
+from pamqp.commands import Basic
+
+from gateway.broker.errors import translate
+from gateway.store.base import OutboxLag, OutboxRow, Store
+from gateway.store.errors import StoreError
+
+__all__ = ["Relay"]
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Moves rows from the store's outbox to RabbitMQ; one per process is enough.
+
+    Run it with ``await relay.run(stop)``; call :meth:`notify` after a commit that wrote outbox
+    rows so they go out at once instead of at the next poll. ``stats`` counts ``published``,
+    ``failed`` (nacked, lost in a connection drop, timed out) and ``returned`` (reached no queue
+    at all; with ``P.route``'s alternate exchange that means the uplink queue is missing).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        channel: AbstractChannel,
+        *,
+        node: str,
+        batch_size: int = 256,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.2,
+        confirm_timeout: float = 10.0,
+        lag_warning_seconds: float = 60.0,
+    ) -> None:
+        if lease_seconds <= confirm_timeout:
+            # A lease shorter than the wait for a confirm lets another relay publish the same
+            # rows while this one still waits: harmless (dedupe) but wasteful.
+            log.warning(
+                "relay lease (%ss) <= confirm timeout (%ss)", lease_seconds, confirm_timeout
+            )
+        self.store = store
+        self.channel = channel  # must have publisher confirms on (Broker.channel() does)
+        self.node = node
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.confirm_timeout = confirm_timeout
+        self.lag_warning_seconds = lag_warning_seconds
+        self.stats: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    def notify(self) -> None:
+        """New outbox rows were committed: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def lag(self) -> OutboxLag:
+        """Unpublished rows and the age of the oldest, as the store counts them."""
+        return await self.store.outbox_lag()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; a batch already claimed is finished first."""
+        loop = asyncio.get_running_loop()
+        next_report = loop.time()
+        while not stop.is_set():
+            claimed = 0
+            if self.channel.is_closed:
+                pass  # reconnecting: claiming now would only burn leases
+            else:
+                try:
+                    claimed = await self.relay_once()
+                except StoreError as exc:
+                    log.warning("outbox relay: the store failed (%s); retrying", exc)
+                except Exception:
+                    # Never let the relay die silently: accepted packages would pile up unseen.
+                    log.exception("outbox relay: unexpected error; retrying")
+            if loop.time() >= next_report:
+                next_report = loop.time() + max(self.lag_warning_seconds, 1.0)
+                await self._report_lag()
+            if claimed < self.batch_size:  # a full batch means more may be waiting
+                await self._sleep(stop)
+
+    async def relay_once(self) -> int:
+        """Claim one batch, publish it with confirms, mark the confirmed rows; rows claimed."""
+        rows = await self.store.claim_outbox(self.batch_size, self.node, self.lease_seconds)
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._publish(row) for row in rows))
+        confirmed = [row.id for row, ok in zip(rows, results, strict=True) if ok]
+        if confirmed:
+            # If this commit fails the rows are published again after their lease: duplicates,
+            # which receivers absorb, never a loss.
+            await self.store.mark_published(confirmed)
+        self.stats["published"] += len(confirmed)
+        self.stats["batches"] += 1
+        return len(rows)
+
+    async def _publish(self, row: OutboxRow) -> bool:
+        message = aio_pika.Message(
+            body=row.body,
+            headers=dict(row.headers),
+            # Receivers de-duplicate on it (§3.3); rows without a delivery still get a stable id.
+            message_id=row.delivery_id or f"outbox-{row.id}",
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+        try:
+            exchange = await self._exchange(row.exchange)
+            result = await exchange.publish(
+                message, row.routing_key, mandatory=True, timeout=self.confirm_timeout
+            )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being stopped
+            # aiormq cancels the pending confirms of a channel that closes under them.
+            self.stats["failed"] += 1
+            return False
+        except Exception as exc:
+            self.stats["failed"] += 1
+            error = translate(exc)
+            log.debug("outbox row %s not published: %s", row.id, error)
+            return False
+        if isinstance(result, Basic.Ack):
+            return True
+        # Basic.Return (mandatory): no queue took it, not even the alternate exchange's uplink
+        # queue. Unknown routing keys never come back here; a missing queue does, so keep the
+        # row and let it be published again once the topology is back.
+        self.stats["returned"] += 1
+        log.warning(
+            "outbox row %s to %s/%s reached no queue; will retry",
+            row.id,
+            row.exchange,
+            row.routing_key,
+        )
+        return False
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            if name == "":
+                exchange = self.channel.default_exchange
+            else:  # declared by topology.declare; not re-declared per publish
+                exchange = await self.channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        self._wake.clear()
+
+    async def _report_lag(self) -> None:
+        try:
+            lag = await self.store.outbox_lag()
+        except StoreError:
+            return
+        self.stats["unpublished"] = lag.unpublished
+        if lag.oldest_age_seconds > self.lag_warning_seconds:
+            log.warning(
+                "outbox lag: %d rows unpublished, oldest %.0f s (is RabbitMQ reachable?)",
+                lag.unpublished,
+                lag.oldest_age_seconds,
+            )

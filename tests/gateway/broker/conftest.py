@@ -1,0 +1,196 @@
+"""Fixtures for the broker shell tests: a throwaway RabbitMQ vhost per run, a SQLite store per test.
+
+The vhost is created with ``rabbitmqctl`` (these tests run as root on the development machine)
+and deleted afterwards, so parallel runs never see each other's queues; inside it every test
+uses its own ``amqp_prefix``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import pytest
+
+from gateway.broker import Broker
+from gateway.core.deliver import RetryPolicy
+from gateway.store import Message, NewDelivery, NewOutbox, Store, TraceEvent, open_store
+
+HOST = "127.0.0.1:5672"
+#: Local agencies of the test hub: (organ id, routing key).
+AGENCIES = (
+    ("000.01.01.H53", "H53.01.01"),
+    ("000.02.01.H53", "H53.01.02"),
+    ("000.03.01.H53", "H53.01.03"),
+)
+PEERS = {"huyen": "H53.31"}
+#: Retries after 0.2 s, dead after the third failed attempt.
+FAST = RetryPolicy(base_seconds=0.2, factor=1.0, cap_seconds=0.2, max_attempts=3)
+T0 = datetime(2025, 7, 1, 7, 0, tzinfo=UTC)
+
+
+def rabbitmqctl(*args: str) -> str:
+    proc = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+async def arabbitmqctl(*args: str) -> None:
+    """rabbitmqctl without blocking the event loop (the code under test keeps running)."""
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, (out + err).decode()
+
+
+@pytest.fixture(scope="session")
+def vhost() -> Iterator[str]:
+    name = f"edxgw-test-{secrets.token_hex(4)}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield name
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(vhost: str) -> str:
+    return f"amqp://guest:guest@{HOST}/{vhost}"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+async def store(tmp_path: object) -> AsyncIterator[Store]:
+    s = await open_store(f"sqlite:///{tmp_path}/gw.db")
+    await s.migrate()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def broker(amqp_url: str, prefix: str) -> AsyncIterator[Broker]:
+    b = await Broker.open(
+        amqp_url,
+        prefix=prefix,
+        local_keys=[key for _, key in AGENCIES],
+        peers=PEERS,
+        delays=FAST.delays(),
+        reconnect_interval=0.3,
+        timeout=5,
+        name=f"test-{prefix}",
+    )
+    try:
+        yield b
+    finally:
+        await b.close()
+
+
+async def accept(
+    store: Store,
+    prefix: str,
+    n: int,
+    recipients: Sequence[tuple[str, str]] = AGENCIES[:1],
+) -> list[str]:
+    """Accept package ``n`` with one local delivery and outbox row per recipient, as the core
+    builds them (route.py): exchange P.route, the recipient's routing key, claim-check body."""
+    doc_id = f"doc-{n}"
+    message = Message(
+        doc_id=doc_id,
+        kind="edoc",
+        sender="000.00.00.H53",
+        document_id=f"000.00.00.H53,2025/07/01,{n}",
+        business_type=0,
+        received_at=T0 + timedelta(seconds=n),
+        sha256=f"{n:064x}",
+        size=1024,
+        blob_key=f"blobs/{doc_id}",
+        dedup_key=f"000.00.00.H53|{n}|0|edoc",
+    )
+    deliveries, outbox = [], []
+    for organ, key in recipients:
+        delivery_id = f"{doc_id}:{organ}"
+        deliveries.append(NewDelivery(delivery_id=delivery_id, recipient=organ, route="local"))
+        headers = {
+            "doc_id": doc_id,
+            "delivery_id": delivery_id,
+            "kind": "edoc",
+            "sender": message.sender,
+            "recipient": organ,
+            "route": "local",
+        }
+        claim = {"doc_id": doc_id, "delivery_id": delivery_id, "blob_key": message.blob_key}
+        outbox.append(
+            NewOutbox(
+                delivery_id=delivery_id,
+                exchange=f"{prefix}.route",
+                routing_key=key,
+                headers=headers,
+                body=json.dumps(claim, sort_keys=True).encode(),
+            )
+        )
+    trace = [TraceEvent(node="gw-test", stage="receive", outcome="ok", doc_id=doc_id)]
+    result = await store.accept(message, deliveries, outbox, trace)
+    assert result.created
+    return [d.delivery_id for d in deliveries]
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def depth(amqp_url: str, queue: str) -> int:
+    """Ready messages in a queue (unacked ones are not counted)."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        assert declared.declaration_result.message_count is not None
+        return declared.declaration_result.message_count
+    finally:
+        await connection.close()
+
+
+async def drain(amqp_url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Take (and ack) every ready message of a queue."""
+    connection = await aio_pika.connect(amqp_url)
+    taken = []
+    try:
+        channel = await connection.channel()
+        q = await channel.declare_queue(queue, passive=True)
+        while (message := await q.get(fail=False)) is not None:
+            await message.ack()
+            taken.append(message)
+    finally:
+        await connection.close()
+    return taken
+
+
+async def delivered_events(store: Store, doc_id: str) -> list[str]:
+    """delivery_ids of the ``deliver/delivered`` trace events of one document."""
+    return [
+        str(row.detail["delivery_id"])
+        for row in await store.trace_for(doc_id)
+        if row.stage == "deliver" and row.outcome == "delivered"
+    ]
