@@ -27,6 +27,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
             "edxml",
             "gateway/store",
             "gateway/core",
+            "gateway/broker",
             "gateway/settings.py",
             "gateway/cli.py",
             "gateway/dirfile.py",

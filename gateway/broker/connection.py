@@ -51,6 +51,7 @@ class Broker:
         self._peers = dict(peers)
         self._delays = delays
         self._lock = asyncio.Lock()
+        #: Reconnects after which the topology was declared again (for health checks, tests).
         self.reconnects = 0
         channel.reopen_callbacks.add(self._on_reopen)
 
@@ -143,7 +144,6 @@ class Broker:
         # Called by aio-pika when the topology channel is reopened: after a reconnect, or after
         # the broker closed the channel (e.g. a failed declaration). A broker that lost its
         # definitions (new node, deleted vhost content) gets them back before consumers resume.
-        self.reconnects += 1
         t = self._topology
         try:
             async with self._lock:
@@ -159,6 +159,7 @@ class Broker:
             # aio-pika swallows callback errors; say it here. The next reopen tries again.
             log.exception("re-declaring the topology on %s failed", redact(self.url))
         else:
+            self.reconnects += 1
             log.info("reconnected to %s; topology re-declared", redact(self.url))
 
     def __repr__(self) -> str:

@@ -102,7 +102,11 @@ def _utcnow() -> datetime:
 
 
 class Consumer:
-    """Consumes one queue with a prefetch limit and settles every message by ``ACK_POLICY``."""
+    """Consumes one queue with a prefetch limit and settles every message by ``ACK_POLICY``.
+
+    Give each consumer its own channel (``Broker.channel()``): the prefetch is set per channel,
+    and a channel error (e.g. a failed ack) then disturbs only this queue.
+    """
 
     def __init__(
         self,
@@ -139,6 +143,11 @@ class Consumer:
         self._exchanges: dict[str, AbstractExchange] = {}
         # delivery_id -> set when the handler holding it is done (see handle()).
         self._inflight: dict[str, asyncio.Event] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Messages being handled right now (taken off the queue, not settled yet)."""
+        return len(self._tasks)
 
     async def start(self) -> None:
         """Declare the queue (same arguments as the topology) and start consuming."""

@@ -53,6 +53,7 @@ class Relay:
         poll_interval: float = 0.2,
         confirm_timeout: float = 10.0,
         lag_warning_seconds: float = 60.0,
+        pipeline: int = 2,
     ) -> None:
         if lease_seconds <= confirm_timeout:
             # A lease shorter than the wait for a confirm lets another relay publish the same
@@ -68,6 +69,10 @@ class Relay:
         self.poll_interval = poll_interval
         self.confirm_timeout = confirm_timeout
         self.lag_warning_seconds = lag_warning_seconds
+        # Batches in progress at once: while one waits for its confirms, the next is claimed
+        # and the previous marked, so the store's two commits per batch (~25% of the time
+        # when done in turn) overlap the publishing. Leases keep the batches disjoint.
+        self.pipeline = max(1, pipeline)
         self.stats: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -81,11 +86,22 @@ class Relay:
         return await self.store.outbox_lag()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set; a batch already claimed is finished first."""
+        """Relay until ``stop`` is set; batches already claimed are finished first."""
+        workers = [
+            asyncio.create_task(self._work(stop, report=i == 0)) for i in range(self.pipeline)
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, stop: asyncio.Event, *, report: bool) -> None:
         loop = asyncio.get_running_loop()
         next_report = loop.time()
         while not stop.is_set():
-            claimed = 0
+            claimed, published = 0, self.stats["published"]
             if self.channel.is_closed:
                 pass  # reconnecting: claiming now would only burn leases
             else:
@@ -96,10 +112,12 @@ class Relay:
                 except Exception:
                     # Never let the relay die silently: accepted packages would pile up unseen.
                     log.exception("outbox relay: unexpected error; retrying")
-            if loop.time() >= next_report:
+            if report and loop.time() >= next_report:
                 next_report = loop.time() + max(self.lag_warning_seconds, 1.0)
                 await self._report_lag()
-            if claimed < self.batch_size:  # a full batch means more may be waiting
+            # A full, fully confirmed batch means more may be waiting: go on at once. Anything
+            # else (idle, or publishes failing) waits for a notify or the next poll.
+            if claimed < self.batch_size or self.stats["published"] - published < claimed:
                 await self._sleep(stop)
 
     async def relay_once(self) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aio_pika
 import pytest
@@ -193,7 +194,8 @@ async def test_failing_effect_is_dead_lettered_after_max_attempts(
     assert delivery is not None and delivery.last_error == "deliver.max_attempts"
     [dead] = await drain(amqp_url, broker.topology.dead)
     assert dead.message_id == delivery_id
-    latest = dead.headers["x-death"][0]  # the most recent death comes first
+    deaths: Any = dead.headers["x-death"]
+    latest = deaths[0]  # the most recent death comes first
     assert (latest["queue"], latest["reason"]) == (broker.topology.inbox(KEY), "rejected")
 
 

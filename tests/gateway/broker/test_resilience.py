@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import aio_pika
 import aiormq.exceptions
 import pytest
 from pamqp.commands import Basic
@@ -92,7 +93,7 @@ async def test_connection_loss_under_load_loses_and_duplicates_nothing(
         async def reconnected_and_drained() -> bool:
             # The messages whose ack was lost come back after the reconnect and are acked as
             # AlreadyDone: every inbox ends empty.
-            if broker.reconnects == reconnects or any(c._tasks for c in consumers):
+            if broker.reconnects == reconnects or any(c.in_flight for c in consumers):
                 return False
             depths = [await depth(amqp_url, q) for q in broker.topology.inboxes.values()]
             return depths == [0, 0, 0]
@@ -113,6 +114,32 @@ async def test_connection_loss_under_load_loses_and_duplicates_nothing(
     assert set(recorded) == set(delivery_ids), "lost deliveries"
     assert set(recorded.values()) == {1}, "a delivery was recorded twice"
     assert (await store.verify_trace()).ok
+
+
+@pytest.mark.rabbitmq
+async def test_lost_definitions_are_declared_again_on_reconnect(
+    broker: Broker, vhost: str, amqp_url: str
+) -> None:
+    """A broker that lost queues (new node, an admin's mistake) gets them back, bound."""
+    inbox = broker.topology.inbox(AGENCIES[0][1])
+    await arabbitmqctl("-p", vhost, "delete_queue", inbox)
+    await arabbitmqctl("-p", vhost, "delete_queue", broker.topology.uplink)
+    reconnects = broker.reconnects
+    await arabbitmqctl("close_all_connections", "--vhost", vhost, "test: lost definitions")
+
+    async def redeclared() -> bool:
+        return broker.reconnects > reconnects
+
+    await wait_until(redeclared, what="the reconnect")
+    channel = await broker.channel()
+    try:
+        exchange = await channel.get_exchange(broker.topology.route, ensure=False)
+        for key in (AGENCIES[0][1], "G09.99.01"):
+            await exchange.publish(aio_pika.Message(b"{}"), key)
+    finally:
+        await channel.close()
+    assert await depth(amqp_url, inbox) == 1
+    assert await depth(amqp_url, broker.topology.uplink) == 1
 
 
 async def _no_lag(relay: Relay) -> bool:
@@ -138,7 +165,7 @@ async def test_unreachable_broker_says_where_and_how_to_start_it() -> None:
     ("exc", "expected"),
     [
         (aiormq.exceptions.DeliveryError(None, Basic.Nack(delivery_tag=1)), PublishFailed),
-        (aiormq.exceptions.DeliveryError(None, None), PublishFailed),  # its repr raises
+        (aiormq.exceptions.DeliveryError(None, None), PublishFailed),  # type: ignore[arg-type] # repr raises
         (aiormq.exceptions.ChannelPreconditionFailed("inequivalent arg"), TopologyConflict),
         (aiormq.exceptions.ProbableAuthenticationError("ACCESS_REFUSED"), BrokerUnavailable),
         (aiormq.exceptions.AMQPConnectionError(111, "refused"), BrokerUnavailable),

@@ -81,6 +81,14 @@ async def test_changing_the_queue_type_is_a_clear_conflict(broker: Broker, amqp_
         await connection.close()
 
 
+async def test_opening_with_another_queue_type_is_refused_clearly(
+    broker: Broker, amqp_url: str
+) -> None:
+    with pytest.raises(TopologyConflict) as caught:
+        await Broker.open(amqp_url, prefix=broker.topology.prefix, queue_type="classic")
+    assert "classic" in caught.value.message_en
+
+
 async def test_unknown_routing_key_goes_to_the_uplink(broker: Broker, amqp_url: str) -> None:
     await publish(broker, "G09.99.01", b"up")
     await publish(broker, "H53.01.01", b"local")
