@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import gc
 import hashlib
 import os
@@ -24,65 +23,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from signxml import methods
 from signxml.signer import XMLSigner
 from signxml.verifier import XMLVerifier
 
 import edxml
-from edxml import signature
+from edxml import devpki, signature
 from edxml.build import serialize
 from edxml.compose import new_document
 from edxml.trust import TrustStore
 from edxml.validate import _lxml_schema
 
 SIZES = {"1k": 1024, "10k": 10 * 1024, "100k": 100 * 1024, "2m": 2 * 1024**2, "20m": 20 * 1024**2}
-
-
-def _cert(
-    name: str,
-    key: rsa.RSAPrivateKey,
-    issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None,
-    ca: bool,
-) -> x509.Certificate:
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edxml bench"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ]
-    )
-    issuer_name, issuer_key = issuer or (subject, key)
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=not ca,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    )
-    return builder.sign(issuer_key, hashes.SHA256())
 
 
 @dataclass
@@ -95,18 +49,17 @@ class Keys:
 
 
 def make_keys() -> Keys:
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = _cert("Bench CA", ca_key, None, True)
-    out = []
-    for organ in ("000.00.31.H53", "00.53.W00"):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        out.append(signature.SigningKey(key, _cert(organ, key, (ca.subject, ca_key), False)))
-    agency, hub = out
+    """RSA keys (the common case in government PKI) from a throwaway development CA."""
+    ca = devpki.make_ca("Bench CA", kind="rsa")
+    agency = devpki.make_leaf(ca, "UBND huyện Bến Cầu", "000.00.31.H53", kind="rsa")
+    hub = devpki.make_leaf(ca, "Trục liên thông (bench)", "00.53.W00", kind="rsa")
     pem_key = agency.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    pem_cert = agency.certificate.public_bytes(serialization.Encoding.PEM)
-    return Keys(TrustStore((ca,)), agency, hub, pem_key, pem_cert)
+    pem_cert = agency.cert.public_bytes(serialization.Encoding.PEM)
+    return Keys(TrustStore((ca.cert,)), agency.signing_key, hub.signing_key, pem_key, pem_cert)
 
 
 def make_package(size: int, keys: Keys) -> bytes:

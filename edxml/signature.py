@@ -694,11 +694,11 @@ def _check_digests_and_value(
     """The XMLDSig core validation (digests, then SignatureValue) for our pinned profile.
 
     Done here rather than through signxml's verifier: that one re-serialises and re-parses
-    the whole document for every reference (25 parses per 5-reference signature, ~75% of a
-    hub's CPU per package, performance.md). Here each referenced element is canonicalised
-    once, in place. The profile (exclusive c14n, one transform, SHA-2, RSA/ECDSA) and the
-    reference targets were checked before; signxml still *creates* every signature, and the
-    tests cross-check this function against signxml's verifier.
+    the whole document for every reference (25 parses per 5-reference signature; about
+    3.8 ms of a 5.6 ms receive path at 10 KiB when measured). Here each referenced element
+    is canonicalised once, in place. The profile (exclusive c14n, one transform, SHA-2,
+    RSA/ECDSA) and the reference targets were checked before; :func:`_make_signature` writes
+    the same profile, and the tests cross-check both against signxml's verifier.
     """
     signed_info = signature.find(f"{{{DS}}}SignedInfo")
     value = signature.find(f"{{{DS}}}SignatureValue")
