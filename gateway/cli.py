@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
+import logging
 import os
+import secrets
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from edxml.trust import fingerprint, load_certificates
 from gateway.dirfile import DirectoryError, load_directory
+from gateway.service.hub import token_hash
 from gateway.settings import ConfigError, Settings
 from gateway.store import open_store
-from gateway.store.base import Agency, AgencyState, Store, TraceEvent, TraceRow
+from gateway.store.base import Agency, AgencyState, Store, System, TraceEvent, TraceRow
 from gateway.store.errors import StoreError
 
 __all__ = ["main"]
@@ -211,11 +217,184 @@ async def cmd_trace(args: argparse.Namespace, s: Settings, store: Store, out: Te
     return 0
 
 
+# -- systems ------------------------------------------------------------------------------------
+
+
+def _system_line(sy: System) -> str:
+    auth = ", ".join(
+        name
+        for name, present in (
+            ("token", sy.token_sha256),
+            ("cert", sy.cert_sha256),
+            ("secret", sy.secret),
+        )
+        if present
+    )
+    state = "REVOKED " if sy.revoked else ""
+    return (
+        f"{sy.system_id:<20} {state}[{auth or 'no credentials'}] "
+        f"sig={sy.signature_policy} validation={sy.validation_mode} "
+        f"agencies={','.join(sy.agencies)}  {sy.name}"
+    )
+
+
+async def cmd_sys_add(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
+    if await store.get_system(args.system_id) is not None:
+        out.write(
+            f"system {args.system_id} exists: use rotate-token / rotate-secret / agencies\n"
+            f"hệ thống {args.system_id} đã tồn tại\n"
+        )
+        return 1
+    unknown = [a for a in args.agency if await store.resolve(a) is None]
+    if unknown:
+        out.write(
+            f"unknown agencies (add them to the directory first): {', '.join(unknown)}\n"
+            f"đơn vị chưa có trong danh bạ: {', '.join(unknown)}\n"
+        )
+        return 1
+    token = secrets.token_urlsafe(32)
+    secret = args.secret or secrets.token_urlsafe(24)
+    cert_sha = None
+    if args.cert:
+        cert_sha = fingerprint(load_certificates(Path(args.cert).read_bytes())[0])
+    system = System(
+        system_id=args.system_id,
+        name=args.name or args.system_id,
+        token_sha256=token_hash(token),
+        cert_sha256=cert_sha,
+        secret=secret,
+        signature_policy=args.signature_policy or s.signature_policy,
+        validation_mode=args.validation_mode or s.validation_mode,
+        agencies=tuple(args.agency),
+    )
+    detail = {"system_id": args.system_id, "agencies": list(args.agency), "cert": bool(cert_sha)}
+    await store.upsert_system(system, [_admin_event(s, "admin.system_add", detail)])
+    out.write(f"system {args.system_id} registered / đã đăng ký hệ thống\n")
+    out.write(f"api token (shown once / chỉ hiện một lần): {token}\n")
+    if not args.secret:
+        out.write(f"vdxp secret (shown once / chỉ hiện một lần): {secret}\n")
+    return 0
+
+
+async def cmd_sys_list(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
+    for system in await store.list_systems():
+        out.write(_system_line(system) + "\n")
+    return 0
+
+
+async def _get_system(store: Store, system_id: str, out: TextIO) -> System | None:
+    system = await store.get_system(system_id)
+    if system is None:
+        out.write(f"no system {system_id} / không có hệ thống {system_id}\n")
+    return system
+
+
+async def cmd_sys_rotate(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
+    system = await _get_system(store, args.system_id, out)
+    if system is None:
+        return 1
+    new = secrets.token_urlsafe(32 if args.what == "token" else 24)
+    changed = (
+        dataclasses.replace(system, token_sha256=token_hash(new))
+        if args.what == "token"
+        else dataclasses.replace(system, secret=new)
+    )
+    detail = {"system_id": system.system_id, "rotated": args.what}
+    await store.upsert_system(changed, [_admin_event(s, "admin.system_rotate", detail)])
+    out.write(f"new {args.what} (shown once / chỉ hiện một lần): {new}\n")
+    return 0
+
+
+async def cmd_sys_remove(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
+    system = await _get_system(store, args.system_id, out)
+    if system is None:
+        return 1
+    # Revoked, not deleted: its history (who sent what) stays attributable.
+    detail = {"system_id": system.system_id, "reason": args.reason}
+    await store.upsert_system(
+        dataclasses.replace(system, revoked=True),
+        [_admin_event(s, "admin.system_revoke", detail)],
+    )
+    out.write(f"system {system.system_id} revoked / đã thu hồi hệ thống\n")
+    return 0
+
+
+# -- serve --------------------------------------------------------------------------------------
+
+
+def serve(settings: Settings, out: TextIO) -> int:
+    """Run the gateway until SIGINT/SIGTERM; exit 3 when RabbitMQ cannot be reached."""
+    from aiohttp import web  # the admin commands do not need aiohttp
+
+    from gateway.app import make_app
+    from gateway.broker.errors import BrokerError
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ssl_context = tls_context(settings) if settings.tls else None
+    scheme = "https" if ssl_context else "http"
+    banner = (
+        f"edxgw {settings.hub_organ_id} node {settings.node} serving "
+        f"{scheme}://{settings.http_host}:{settings.http_port}/ "
+        f"(API /api/v1, /openapi.json, /readyz)\n"
+    )
+    try:
+        web.run_app(
+            make_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            ssl_context=ssl_context,
+            print=lambda _text: print(banner, end="", file=out, flush=True),
+            access_log=None,
+        )
+    except BrokerError as exc:
+        out.write(f"edxgw: {exc.message_en}\nedxgw: {exc.message_vi}\n")
+        return 3
+    except (StoreError, OSError) as exc:
+        out.write(f"edxgw: cannot start / không khởi động được: {exc}\n")
+        return 3
+    return 0
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """HTTPS with the hub certificate; clients MAY present a certificate from ``ca_files``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.cert_file, settings.key_file)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    for ca in settings.ca_files:
+        context.load_verify_locations(cafile=str(ca))
+    return context
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edxgw", description=__doc__)
     p.add_argument("--config", help="TOML configuration file (else EDXGW_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gateway (HTTP API, relay, consumers)")
     sub.add_parser("migrate", help="apply store migrations").set_defaults(func=cmd_migrate)
+
+    sy = sub.add_parser("systems", help="agency systems allowed to connect")
+    sysub = sy.add_subparsers(dest="action", required=True)
+    sa = sysub.add_parser("add", help="register a system; prints its API token once")
+    sa.add_argument("system_id")
+    sa.add_argument("--name")
+    sa.add_argument("--agency", action="append", required=True, help="repeatable")
+    sa.add_argument("--cert", help="client certificate (PEM) for mTLS")
+    sa.add_argument("--secret", help="VDXP HMAC secret (generated when omitted)")
+    sa.add_argument("--signature-policy", choices=["strict", "lenient", "off"])
+    sa.add_argument("--validation-mode", choices=["strict", "lenient"])
+    sa.set_defaults(func=cmd_sys_add)
+    sysub.add_parser("list").set_defaults(func=cmd_sys_list)
+    for what in ("token", "secret"):
+        rt = sysub.add_parser(f"rotate-{what}", help=f"replace the system's {what}")
+        rt.add_argument("system_id")
+        rt.set_defaults(func=cmd_sys_rotate, what=what)
+    rm = sysub.add_parser("remove", help="revoke a system (kept for the record)")
+    rm.add_argument("system_id")
+    rm.add_argument("--reason")
+    rm.set_defaults(func=cmd_sys_remove)
 
     d = sub.add_parser("directory", help="agencies, aliases, locks and merges")
     dsub = d.add_subparsers(dest="action", required=True)
@@ -279,6 +458,8 @@ def main(
     args = _parser().parse_args(argv)
     try:
         settings = Settings.load(args.config, os.environ if environ is None else environ)
+        if args.command == "serve":
+            return serve(settings, out)
         return asyncio.run(_run(args, settings, out))
     except ConfigError as exc:
         out.write(f"edxgw: configuration error / lỗi cấu hình: {exc}\n")

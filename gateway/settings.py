@@ -48,6 +48,8 @@ class Settings:
     #: ``sqlite:///var/edxgw.db`` (relative to the working directory) or ``postgresql://...``.
     store_dsn: str = "sqlite:///var/edxgw.db"
     blob_dir: Path = Path("var/blobs")
+    #: Large request bodies wait here while they are processed (node-local, not shared).
+    spool_dir: Path = Path("var/spool")
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     #: Prefix of every exchange and queue this hub declares (several hubs can share a broker).
     amqp_prefix: str = "edxgw"
@@ -63,6 +65,19 @@ class Settings:
     signature_policy: str = "lenient"
     max_package_bytes: int = 64 * 1024 * 1024
     delivery_max_attempts: int = 8
+    #: Processes that parse, validate, verify and seal (0: one per CPU core).
+    workers: int = 0
+    #: ``quorum`` (replicated, the default) or ``classic`` (faster on a single node).
+    amqp_queue_type: str = "quorum"
+    #: The peer name of the upstream axis (``P.uplink`` deliveries name it).
+    uplink_peer: str = "uplink"
+    #: Serve HTTPS with ``cert_file``/``key_file``; clients may present certificates (mTLS)
+    #: issued by ``ca_files``.
+    tls: bool = False
+    #: How often a running node re-reads the directory (changes made with ``edxgw directory``).
+    directory_refresh_seconds: int = 5
+    #: fsync every blob before the commit that points at it (never turn off in production).
+    fsync: bool = True
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -122,6 +137,18 @@ class Settings:
                 "signature_policy",
                 "phải là lenient, strict hoặc off",
                 "must be lenient, strict or off",
+            )
+        if self.amqp_queue_type not in ("quorum", "classic"):
+            raise ConfigError(
+                "amqp_queue_type", "phải là quorum hoặc classic", "must be quorum or classic"
+            )
+        if self.workers < 0:
+            raise ConfigError("workers", "không được âm", "must not be negative")
+        if self.production and not self.fsync:
+            raise ConfigError(
+                "fsync",
+                "không được tắt fsync khi vận hành",
+                "fsync cannot be turned off in production",
             )
         if not (self.store_dsn.startswith("sqlite:") or self.store_dsn.startswith("postgres")):
             raise ConfigError(

@@ -10,6 +10,7 @@ decision, traced by :mod:`gateway.core.route`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -98,6 +99,12 @@ class Directory:
             if above is not None and above.host == "downlink":
                 return True
         return False
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of every entry and alias: equal fingerprints, equal routing."""
+        text = repr((sorted(self._agencies.items()), sorted(self._aliases.items())))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def aliases_of(self, organ_id: str) -> tuple[str, ...]:
         key = self.canonical(organ_id)

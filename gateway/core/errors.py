@@ -12,6 +12,7 @@ message in Vietnamese and English (style.md §6). Errors the *sender* made are s
     │   ├── InvalidPackage       edxml.* from ValidationError,          422
     │   │                        receive.kind_mismatch
     │   ├── SignatureRejected    edxml.* from SignatureError            422
+    │   ├── Unauthenticated      auth.* (no or unknown credentials)     401
     │   ├── NotAuthorized        receive.sender_not_registered,         403
     │   │                        verify.signer_mismatch, acknowledge.not_your_inbox
     │   ├── NotFound             acknowledge.not_found                  404
@@ -63,6 +64,7 @@ __all__ = [
     "SealFailed",
     "SenderError",
     "SignatureRejected",
+    "Unauthenticated",
     "Unroutable",
     "catalogue",
     "define",
@@ -95,7 +97,7 @@ def define(code: str, vi: str, en: str) -> Reason:
 
 def catalogue() -> list[Reason]:
     """Every core code, sorted (for the README); imports the stages that define codes."""
-    from gateway.core import acknowledge, deliver, receive, route, sign, verify  # noqa: F401
+    from gateway.core import acknowledge, deliver, receive, route, sign, vdxp, verify  # noqa: F401
 
     return sorted(_CATALOGUE.values(), key=lambda r: r.code)
 
@@ -180,6 +182,12 @@ class SignatureRejected(SenderError):
     """A signature is missing (strict), invalid, or made with an untrusted certificate."""
 
     http_status = 422
+
+
+class Unauthenticated(SenderError):
+    """No credentials, or credentials this hub does not accept (token, client certificate)."""
+
+    http_status = 401
 
 
 class NotAuthorized(SenderError):

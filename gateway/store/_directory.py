@@ -74,6 +74,11 @@ class DirectoryQueries(SqlBase):
             )
         return [str(r["alias"]) for r in rows]
 
+    async def alias_map(self) -> dict[str, str]:
+        async with self._db.read() as tx:
+            rows = await tx.fetch("SELECT alias, organ_id FROM agency_aliases ORDER BY alias")
+        return {str(r["alias"]): str(r["organ_id"]) for r in rows}
+
     async def resolve(self, organ_id_or_alias: str) -> Agency | None:
         async with self._db.read() as tx:
             row = await tx.fetchrow(

@@ -394,6 +394,10 @@ class Store(Protocol):
 
     async def list_aliases(self, organ_id: str) -> list[str]: ...
 
+    async def alias_map(self) -> dict[str, str]:
+        """Every alias → its canonical organ id (to load the router's directory at once)."""
+        ...
+
     async def resolve(self, organ_id_or_alias: str) -> Agency | None:
         """The agency by canonical id or alias. Merges are NOT followed: the router decides."""
         ...

@@ -57,6 +57,8 @@ def test_catalogue_codes_are_stage_reason_and_bilingual() -> None:
     codes = errors.catalogue()
     assert [r.code for r in codes] == sorted(r.code for r in codes)
     stages = {"receive", "verify", "sign", "route", "deliver", "acknowledge"}
+    # Shells define their refusals in the same catalogue (auth, inbox, requests, VDXP).
+    stages |= {"auth", "inbox", "document", "request", "gateway", "vdxp"}
     for reason in codes:
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", reason.code), reason.code
         assert reason.code.split(".")[0] in stages

@@ -479,6 +479,10 @@ class TestStoreContract:
         await store.add_alias("H53.31.01", "000.01.31.H53")
         await store.add_alias("G12.31.01", "000.01.31.H53")
         assert await store.list_aliases("000.01.31.H53") == ["G12.31.01", "H53.31.01"]
+        assert await store.alias_map() == {
+            "G12.31.01": "000.01.31.H53",
+            "H53.31.01": "000.01.31.H53",
+        }
         got = await store.resolve("H53.31.01")
         assert got is not None
         assert got.name == "UBND xã A"

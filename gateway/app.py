@@ -1,0 +1,361 @@
+"""The one composition root: ``make_app(settings)`` wires store, keys, workers, broker and routes.
+
+Lifetimes are aiohttp ``cleanup_ctx`` entries, opened in order and closed in reverse
+(style.md §9); parts live under typed ``AppKey``s (``gateway/web/state.py``)::
+
+    store     open, migrate; on the very first start load the configured directory file
+    hub       keys, blob folder, spool folder, the process pool that runs the core
+    broker    connect (broker.unavailable says how to start RabbitMQ), declare the topology,
+              run the outbox relay, one consumer per local agency inbox, and the directory
+              watcher that binds new local agencies before the router may use them
+
+Shutdown stops taking requests (aiohttp), then lets the relay and consumers finish what they
+hold before the broker and store close: nothing half-done is lost (invariants §3.1, §3.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from edxml.organ import parse_organ_id
+from edxml.signature import SignaturePolicy
+from edxml.validate import Mode, Policy
+from gateway.blobs import BlobStore
+from gateway.broker import Broker, Consumer, Relay
+from gateway.core.deliver import RetryPolicy
+from gateway.core.directory import Directory
+from gateway.core.keys import Keys
+from gateway.dirfile import load_directory as read_directory_file
+from gateway.service.hub import Hub, load_directory, token_hash
+from gateway.settings import DEMO_DIRECTORY, Settings
+from gateway.store import open_store
+from gateway.store.base import Store, System, TraceEvent
+from gateway.web import api, health, openapi
+from gateway.web.state import CHECKS, HUB, SETTINGS, SPOOL, STORE, TRUST
+
+__all__ = ["BROKER", "DEMO_TOKEN_FILE", "Runtime", "local_keys", "make_app", "peer_bindings"]
+
+log = logging.getLogger(__name__)
+
+DEMO_TOKEN_FILE = "demo-token.txt"  # noqa: S105 - a file name; next to the SQLite file: var/demo-token.txt
+
+
+class Runtime:
+    """The broker side of a running node: relay, consumers, directory watcher."""
+
+    def __init__(self, broker: Broker, relay: Relay) -> None:
+        self.broker = broker
+        self.relay = relay
+        self.consumers: dict[str, Consumer] = {}
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+
+BROKER = web.AppKey("runtime", Runtime)
+
+
+def make_app(settings: Settings, *, executor: Executor | None = None) -> web.Application:
+    """The gateway as an aiohttp application (``edxgw serve`` runs it; tests too).
+
+    ``executor`` replaces the process pool (a test may pass a thread pool); by default a pool
+    of ``settings.workers`` processes (one per core when 0) runs the core.
+    """
+    app = web.Application(client_max_size=settings.max_package_bytes + 1024 * 1024)
+    app[SETTINGS] = settings
+    app[CHECKS] = {}
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_hub_ctx(executor))
+    app.cleanup_ctx.append(_broker_ctx)
+    api.setup(app)
+    health.setup(app)
+    openapi.setup(app)
+    return app
+
+
+# -- store ------------------------------------------------------------------------------------
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.store_dsn.startswith("sqlite:///"):
+        Path(settings.store_dsn.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    store = await open_store(settings.store_dsn)
+    try:
+        applied = await store.migrate()
+        if applied:
+            log.info("store migrations applied: %s", applied)
+        await _first_start(store, settings)
+        app[STORE] = store
+        app[CHECKS]["store"] = store.health
+        yield
+    finally:
+        await store.close()
+
+
+async def _first_start(store: Store, settings: Settings) -> None:
+    """Load the directory file into an empty store; give the demo hub a demo system.
+
+    Only an EMPTY directory is loaded at start: afterwards the store is the truth (admins
+    lock, merge and alias with ``edxgw directory``) and a re-import is an explicit command.
+    """
+    if settings.directory_file is not None and not await store.list_agencies(limit=1):
+        directory = read_directory_file(settings.directory_file)
+        for agency in directory.agencies:
+            await store.upsert_agency(agency)
+        for alias, organ_id in directory.aliases.items():
+            await store.add_alias(alias, organ_id)
+        await store.append_trace(
+            [
+                TraceEvent(
+                    node=settings.node,
+                    stage="admin.directory_import",
+                    outcome="ok",
+                    detail={
+                        "file": Path(settings.directory_file).name,
+                        "agencies": len(directory.agencies),
+                        "aliases": len(directory.aliases),
+                        "reason": "first start",
+                    },
+                )
+            ]
+        )
+        log.info(
+            "directory loaded from %s (%d agencies)",
+            settings.directory_file,
+            len(directory.agencies),
+        )
+    if (
+        not settings.production
+        and settings.directory_file == DEMO_DIRECTORY
+        and not await store.list_systems()
+    ):
+        await _demo_system(store, settings)
+
+
+async def _demo_system(store: Store, settings: Settings) -> None:
+    """A system registered for every local demo agency, its token in ``var/demo-token.txt``."""
+    local = await store.list_agencies(host="local", limit=100_000)
+    token = secrets.token_urlsafe(32)
+    target = _var_dir(settings) / DEMO_TOKEN_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    await store.upsert_system(
+        System(
+            system_id="demo",
+            name="Demo document-management system / Hệ thống QLVB demo",
+            token_sha256=token_hash(token),
+            signature_policy=settings.signature_policy,
+            validation_mode=settings.validation_mode,
+            agencies=tuple(a.organ_id for a in local),
+        ),
+        [
+            TraceEvent(
+                node=settings.node,
+                stage="admin.system_add",
+                outcome="ok",
+                detail={"system_id": "demo", "agencies": len(local), "reason": "demo hub"},
+            )
+        ],
+    )
+    log.warning("demo system 'demo' created; its API token is in %s", target)
+
+
+def _var_dir(settings: Settings) -> Path:
+    if settings.store_dsn.startswith("sqlite:///"):
+        return Path(settings.store_dsn.removeprefix("sqlite:///")).parent
+    return Path(settings.blob_dir).parent
+
+
+# -- hub --------------------------------------------------------------------------------------
+
+
+def _hub_ctx(executor: Executor | None):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        store = app[STORE]
+        keys = Keys.from_files(
+            key_file=settings.key_file,
+            cert_file=settings.cert_file,
+            ca_files=settings.ca_files,
+            crl_files=settings.crl_files,
+        )
+        _ = keys.signing_key  # fail at start, not on the first package, if the key is wrong
+        spool = Path(settings.spool_dir)
+        spool.mkdir(parents=True, exist_ok=True)
+        Path(settings.blob_dir).mkdir(parents=True, exist_ok=True)
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(
+            max_workers=settings.workers or os.cpu_count() or 1,
+            # spawn, not fork: the parent runs an event loop and database threads.
+            mp_context=multiprocessing.get_context("spawn"),
+        )
+        hub = Hub(
+            store=store,
+            blobs=BlobStore(settings.blob_dir, fsync=settings.fsync),
+            keys=keys,
+            node=settings.node,
+            hub_organ_id=settings.hub_organ_id,
+            exchange=f"{settings.amqp_prefix}.route",
+            directory=await load_directory(store),
+            executor=pool,
+            uplink_peer=settings.uplink_peer,
+            default_mode=Mode(settings.validation_mode),
+            default_signatures=SignaturePolicy(settings.signature_policy),
+            limits=Policy(max_package_bytes=settings.max_package_bytes),
+            fsync=settings.fsync,
+        )
+        app[HUB] = hub
+        app[TRUST] = keys.trust
+        app[SPOOL] = spool
+        app[CHECKS]["directory"] = _directory_ready(hub)
+        try:
+            if own:
+                await _warm_up(pool, settings)
+            yield
+        finally:
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    return ctx
+
+
+async def _warm_up(pool: Executor, settings: Settings) -> None:
+    # Import the core and load the keys in every worker now, not on the first packages.
+    loop = asyncio.get_running_loop()
+    n = settings.workers or os.cpu_count() or 1
+    await asyncio.gather(*(loop.run_in_executor(pool, _import_core) for _ in range(n * 2)))
+
+
+def _import_core() -> None:
+    import gateway.service.worker  # noqa: F401
+
+
+def _directory_ready(hub: Hub):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return len(hub.directory) > 0
+
+    return check
+
+
+# -- broker -----------------------------------------------------------------------------------
+
+
+def local_keys(directory: Directory) -> dict[str, str]:
+    """Routing key → organ id of every agency this hub delivers to itself."""
+    return {
+        parse_organ_id(a.organ_id).routing_key: a.organ_id
+        for a in directory
+        if a.host == "local" and a.state != "merged"
+    }
+
+
+def peer_bindings(directory: Directory) -> dict[str, str]:
+    """Downlink peer name → the subtree key bound to its queue (the highest agency it hosts)."""
+    peers: dict[str, str] = {}
+    for a in directory:
+        if a.host == "downlink" and a.peer:
+            key = parse_organ_id(a.organ_id).routing_key
+            if a.peer not in peers or len(key) < len(peers[a.peer]):
+                peers[a.peer] = key
+    return peers
+
+
+async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = app[STORE]
+    hub = app[HUB]
+    policy = RetryPolicy(max_attempts=settings.delivery_max_attempts)
+    broker = await Broker.open(
+        settings.amqp_url,
+        prefix=settings.amqp_prefix,
+        local_keys=local_keys(hub.directory),
+        peers=peer_bindings(hub.directory),
+        delays=policy.delays(),
+        queue_type="classic" if settings.amqp_queue_type == "classic" else "quorum",
+        name=f"edxgw {settings.hub_organ_id} {settings.node}",
+    )
+    relay = Relay(store, await broker.channel(), node=settings.node)
+    runtime = Runtime(broker, relay)
+    app[BROKER] = runtime
+    app[CHECKS]["broker"] = _broker_ready(broker)
+    hub.on_commit = relay.notify
+    try:
+        for key in broker.topology.inboxes:
+            await _start_consumer(runtime, store, settings, policy, key)
+        runtime.tasks.append(asyncio.create_task(relay.run(runtime.stop), name="relay"))
+        runtime.tasks.append(
+            asyncio.create_task(
+                _watch_directory(runtime, hub, store, settings, policy), name="directory"
+            )
+        )
+        yield
+    finally:
+        runtime.stop.set()
+        hub.on_commit = lambda: None
+        for task in runtime.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=15)
+        for consumer in runtime.consumers.values():
+            await consumer.stop()
+        await broker.close()
+
+
+def _broker_ready(broker: Broker):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return broker.is_connected
+
+    return check
+
+
+async def _start_consumer(
+    runtime: Runtime, store: Store, settings: Settings, policy: RetryPolicy, key: str
+) -> None:
+    consumer = Consumer(
+        store,
+        await runtime.broker.channel(prefetch=64),
+        runtime.broker.topology,
+        runtime.broker.topology.inbox(key),
+        node=settings.node,
+        policy=policy,
+    )
+    await consumer.start()
+    runtime.consumers[key] = consumer
+
+
+async def _watch_directory(
+    runtime: Runtime, hub: Hub, store: Store, settings: Settings, policy: RetryPolicy
+) -> None:
+    """Follow directory changes made by admins (another process): bind first, then route."""
+    while not runtime.stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(runtime.stop.wait(), settings.directory_refresh_seconds)
+        if runtime.stop.is_set():
+            return
+        try:
+            directory = await load_directory(store)
+            if directory.fingerprint == hub.directory.fingerprint:
+                continue
+            wanted = local_keys(directory)
+            for key in wanted.keys() - runtime.broker.topology.inboxes.keys():
+                await runtime.broker.bind_agency(key)
+                await _start_consumer(runtime, store, settings, policy, key)
+            for key in runtime.broker.topology.inboxes.keys() - wanted.keys():
+                await runtime.broker.unbind_agency(key)  # its queue drains; consumer stays
+            hub.set_directory(directory)
+            log.info("directory reloaded: %d agencies", len(directory))
+        except Exception:
+            log.exception("directory reload failed; keeping the previous one")

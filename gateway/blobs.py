@@ -1,0 +1,126 @@
+"""Keep package bytes on disk under their claim-check key, durably and atomically.
+
+The store holds only ``Message.blob_key`` (invariant §3.5: big payloads travel by reference);
+the bytes live here, one file per key under ``blob_dir`` (``sha256/ab/cd/<hex>``, so no
+directory grows past a few thousand entries). A blob is written to a temporary file in the
+same directory, flushed with ``fsync`` and renamed into place, and the directory is synced too:
+a crash leaves either the whole blob or none, and a blob is on disk before the store commit
+that points at it (invariant §3.1). Keys are content addresses, so writing an existing key is a
+no-op. Several nodes of one hub share the folder (a shared volume).
+
+Methods are synchronous: the gateway calls them in its process-pool workers or through
+``asyncio.to_thread``, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["BlobError", "BlobStore"]
+
+_KEY = re.compile(r"^[a-z0-9]+/[0-9a-f]{16,128}$")
+
+
+class BlobError(Exception):
+    """``blob.invalid_key`` (never a path from outside) or ``blob.missing``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BlobStore:
+    """A folder of immutable blobs addressed by ``<scheme>/<hex digest>`` keys."""
+
+    def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.fsync = fsync  # off only in throwaway tests; production keeps it on
+
+    def path(self, key: str) -> Path:
+        """Where ``key`` lives; refuses anything that is not a claim-check key."""
+        if not _KEY.match(key):
+            raise BlobError("blob.invalid_key", f"not a blob key: {key!r}")
+        scheme, digest = key.split("/", 1)
+        return self.root / scheme / digest[:2] / digest[2:4] / digest
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def put(self, key: str, data: bytes) -> Path:
+        """Store ``data`` under ``key`` durably (temporary file, fsync, rename, dir fsync)."""
+        target = self.path(key)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                if self.fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if self.fsync:
+            _sync_dir(target.parent)
+        return target
+
+    def put_file(self, key: str, source: str | Path) -> Path:
+        """Move (or copy, across file systems) a spooled file into place under ``key``."""
+        target = self.path(key)
+        if target.is_file():
+            Path(source).unlink(missing_ok=True)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            shutil.move(str(source), tmp)
+            if self.fsync:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if self.fsync:
+            _sync_dir(target.parent)
+        return target
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError:
+            raise BlobError("blob.missing", f"blob {key} is missing from {self.root}") from None
+
+    def read(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobError("blob.missing", f"blob {key} is missing from {self.root}") from None
+
+    def delete(self, key: str) -> bool:
+        """Remove a blob nothing references any more (a duplicate's seal); True if it existed."""
+        try:
+            self.path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _sync_dir(path: Path) -> None:
+    # The rename is durable only once the directory entry is (POSIX; ext4 with data=ordered
+    # usually survives without it, other file systems do not).
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,479 @@
+"""The hub's use cases, whichever door a request came in by: submit, inbox, fetch, ack, track.
+
+The REST API (``gateway/web/api.py``) and the national-axis API both call :class:`Hub`; so do
+peers and adapters. One gateway, several doors, one store, pipeline and trace. A use case runs
+the sans-io core (in the process pool), executes what it returns against the store, and raises
+:class:`Refused` carrying a :class:`~gateway.core.errors.Problem` when the answer is no.
+
+``submit`` is invariant §3.1 in order: the worker seals and writes the blob (fsync), then ONE
+``store.accept`` commits message, deliveries, outbox rows, status event and trace; only then
+does the caller get its DocId and signed receipt, and the relay is nudged to publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable, Collection
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edxml.errors import Issue
+from edxml.signature import SignaturePolicy
+from edxml.validate import Mode, Policy
+from gateway.blobs import BlobStore
+from gateway.core import acknowledge as ack_stage
+from gateway.core.directory import Directory, canonical_id
+from gateway.core.errors import GatewayError, NotAuthorized, NotFound, Problem, define
+from gateway.core.keys import Keys
+from gateway.core.receipt import receipt_payload, sign_receipt
+from gateway.core.trace import event
+from gateway.core.values import Accepted, Context, Origin, Rejected, Submission, new_id
+from gateway.service import worker
+from gateway.store.base import (
+    Delivery,
+    InboxPage,
+    Kind,
+    Message,
+    ProgressRow,
+    StatusEvent,
+    Store,
+    System,
+    TraceEvent,
+)
+from gateway.store.lifecycle import DeliveryState
+
+__all__ = [
+    "DOCUMENT_NOT_FOUND",
+    "INBOX_NOT_REGISTERED",
+    "ITEM_NOT_FOUND",
+    "Hub",
+    "Receipt",
+    "Refused",
+    "Tracking",
+    "issue_json",
+    "load_directory",
+    "token_hash",
+]
+
+log = logging.getLogger(__name__)
+
+INBOX_NOT_REGISTERED = define(
+    "inbox.not_registered",
+    "Hệ thống {system} không được đăng ký cho đơn vị {organ}, không được đọc hộp thư này",
+    "System {system} is not registered for agency {organ} and may not read its inbox",
+)
+ITEM_NOT_FOUND = define(
+    "inbox.not_found",
+    "Không có văn bản {delivery_id} trong hộp thư của hệ thống {system}",
+    "There is no item {delivery_id} in the inbox of system {system}",
+)
+DOCUMENT_NOT_FOUND = define(
+    "document.not_found",
+    "Không có văn bản {doc_id} mà hệ thống {system} đã gửi hoặc nhận",
+    "There is no document {doc_id} that system {system} sent or received",
+)
+#: Trace stages the shell adds around the core's own (catalogue in README).
+CORRELATE = "correlate"
+STATUS = "status"
+
+
+class Refused(Exception):
+    """A use case said no; ``problem`` is what the door answers with (code, HTTP status, text)."""
+
+    def __init__(self, problem: Problem, doc_id: str | None = None) -> None:
+        super().__init__(f"{problem.code}: {problem.message_en}")
+        self.problem = problem
+        self.doc_id = doc_id
+
+    @classmethod
+    def of(cls, error: GatewayError, doc_id: str | None = None) -> Refused:
+        return cls(error.problem(), doc_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer to an accepted submission."""
+
+    doc_id: str
+    duplicate: bool  # the same package was accepted before: this is its original DocId
+    message: Message
+    recipients: tuple[dict[str, Any], ...]
+    signed: dict[str, Any]  # gateway.core.receipt.sign_receipt output
+    warnings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """One document as its sender (or a recipient) may follow it."""
+
+    message: Message
+    deliveries: list[Delivery]
+    progress: list[ProgressRow]
+    statuses: list[StatusEvent]
+    original: Message | None = None  # what a status, recall or update refers to
+
+
+async def load_directory(store: Store) -> Directory:
+    """The router's snapshot of the store's directory (compacted for the process pool)."""
+    agencies = []
+    after: str | None = None
+    while True:
+        page = await store.list_agencies(after=after, limit=5000)
+        agencies.extend(page)
+        if len(page) < 5000:
+            break
+        after = page[-1].organ_id
+    aliases = await store.alias_map()
+    return Directory(agencies, aliases)
+
+
+@dataclass(slots=True, kw_only=True)
+class Hub:
+    """Use cases over one store, blob folder, key set and worker pool."""
+
+    store: Store
+    blobs: BlobStore
+    keys: Keys
+    node: str
+    hub_organ_id: str
+    exchange: str
+    directory: Directory
+    executor: Executor | None = None  # None: run the core inline (tests, the CLI)
+    uplink_peer: str | None = None
+    default_mode: Mode = Mode.LENIENT
+    default_signatures: SignaturePolicy = SignaturePolicy.LENIENT
+    limits: Policy = field(default_factory=Policy)
+    fsync: bool = True
+    #: Called after every commit that wrote outbox rows (the relay's ``notify``).
+    on_commit: Callable[[], None] = lambda: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _compact: Directory | None = None
+
+    # -- directory ------------------------------------------------------------------------------
+    def set_directory(self, directory: Directory) -> None:
+        self.directory = directory
+        self._compact = None
+
+    async def refresh_directory(self) -> Directory:
+        self.set_directory(await load_directory(self.store))
+        return self.directory
+
+    def context(self) -> Context:
+        if self._compact is None:
+            self._compact = self.directory.compact()
+        return Context(
+            node=self.node,
+            hub_organ_id=self.hub_organ_id,
+            keys=self.keys,
+            directory=self._compact,
+            now=self.clock(),
+            ids=new_id,
+            exchange=self.exchange,
+            uplink_peer=self.uplink_peer,
+        )
+
+    # -- submit ---------------------------------------------------------------------------------
+    def submission(
+        self,
+        system: System,
+        *,
+        data: bytes | None = None,
+        path: str | None = None,
+        declared_kind: Kind | None = None,
+        origin: Origin = "agency",
+        peer: str | None = None,
+    ) -> Submission:
+        """The system's policy applied to one package (architecture.md §5, per system)."""
+        return Submission(
+            system_id=system.system_id,
+            senders=frozenset(canonical_id(a) for a in system.agencies),
+            data=data,
+            path=path,
+            mode=_mode(system.validation_mode, self.default_mode),
+            signatures=_signatures(system.signature_policy, self.default_signatures),
+            limits=self.limits,
+            declared_kind=declared_kind,
+            origin=origin,
+            peer=peer,
+        )
+
+    async def submit(self, submission: Submission) -> Receipt:
+        """Process, commit, answer (module doc). Raises :class:`Refused`."""
+        ctx = self.context()
+        outcome = await self._run(submission, ctx)
+        result = outcome.result
+        if isinstance(result, Rejected):
+            await self.store.append_trace(result.trace)
+            raise Refused(result.error, result.doc_id)
+        accepted, extra = await self._correlate(result, ctx)
+        commit = await self.store.accept(
+            accepted.message,
+            accepted.deliveries,
+            accepted.outbox,
+            (*accepted.trace, *extra),
+            status=accepted.status,
+        )
+        message = accepted.message
+        signed = outcome.receipt
+        if not commit.created:
+            # A re-sent package (invariant §3.3): nothing was written; answer with the
+            # original DocId, and drop the blob this attempt sealed unless it is the original's.
+            original = await self.store.get_message(commit.doc_id)
+            if original is not None and original.blob_key != message.blob_key:
+                await asyncio.to_thread(self.blobs.delete, message.blob_key)
+            payload = receipt_payload(
+                message, hub=self.hub_organ_id, node=self.node, doc_id=commit.doc_id
+            )
+            signed = sign_receipt(payload, self.keys.signing_key)
+            recipients: tuple[dict[str, Any], ...] = tuple(
+                {"recipient": d.recipient, "route": d.route, "delivery_id": d.delivery_id}
+                for d in await self.store.list_deliveries(doc_id=commit.doc_id)
+            )
+        else:
+            self.on_commit()
+            recipients = tuple(
+                {"recipient": d.recipient, "route": d.route, "delivery_id": d.delivery_id}
+                for d in accepted.deliveries
+            )
+        assert signed is not None  # an Accepted outcome always carries its receipt
+        warnings = tuple(issue_json(w) for w in accepted.warnings)
+        return Receipt(
+            doc_id=commit.doc_id,
+            duplicate=not commit.created,
+            message=message,
+            recipients=recipients,
+            signed=signed,
+            warnings=warnings,
+        )
+
+    async def _run(self, submission: Submission, ctx: Context) -> worker.Outcome:
+        root = str(self.blobs.root)
+        if self.executor is None:
+            return await asyncio.to_thread(worker.run, submission, ctx, root, self.fsync)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, worker.run, submission, ctx, root, self.fsync
+        )
+
+    async def _correlate(
+        self, accepted: Accepted, ctx: Context
+    ) -> tuple[Accepted, tuple[TraceEvent, ...]]:
+        """Link a status, recall, update or replacement to the original it names (§3.6).
+
+        A status whose original we never saw is kept all the same (order-free statuses: it
+        may have gone through another hub); the trace says it could not be linked.
+        """
+        message = accepted.message
+        doc_id = message.doc_id
+        if accepted.status is not None and accepted.original is not None:
+            ref = accepted.original
+            original = await self.store.find_message_by_document_id(ref.sender, ref.document_id)
+            status = dataclasses.replace(
+                accepted.status, doc_id=original.doc_id if original is not None else None
+            )
+            accepted = dataclasses.replace(accepted, status=status)
+            if original is None:
+                return accepted, (
+                    event(self.node, CORRELATE, "unmatched", doc_id, ctx.now, code=status.code),
+                )
+            return accepted, (
+                event(self.node, CORRELATE, "ok", doc_id, ctx.now, original_doc_id=original.doc_id),
+                event(
+                    self.node,
+                    STATUS,
+                    status.code,
+                    original.doc_id,
+                    ctx.now,
+                    status_doc_id=doc_id,
+                    recipient=status.recipient,
+                    from_organ=status.from_organ,
+                ),
+            )
+        if message.kind == "edoc" and message.business_type and message.response_for_document_id:
+            # Business types 1-3 (revoke, update, replace) name the original in ResponseFor.
+            original = await self.store.find_message_by_document_id(
+                message.response_for_organ_id or message.sender, message.response_for_document_id
+            )
+            if original is None:
+                return accepted, (
+                    event(
+                        self.node,
+                        CORRELATE,
+                        "unmatched",
+                        doc_id,
+                        ctx.now,
+                        business_type=message.business_type,
+                    ),
+                )
+            return accepted, (
+                event(
+                    self.node,
+                    CORRELATE,
+                    "ok",
+                    doc_id,
+                    ctx.now,
+                    original_doc_id=original.doc_id,
+                    business_type=message.business_type,
+                ),
+                event(
+                    self.node,
+                    CORRELATE,
+                    "revised",
+                    original.doc_id,
+                    ctx.now,
+                    by_doc_id=doc_id,
+                    business_type=message.business_type,
+                ),
+            )
+        return accepted, ()
+
+    # -- inbox ----------------------------------------------------------------------------------
+    async def inbox(
+        self,
+        system: System,
+        *,
+        organs: Collection[str] = (),
+        state: DeliveryState | None = None,
+        kind: Kind | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InboxPage:
+        """The system's inbox, or the part of it for the ``organs`` asked for."""
+        mine = {canonical_id(a) for a in system.agencies}
+        wanted = [canonical_id(o) for o in organs] or sorted(mine)
+        for organ in wanted:
+            if organ not in mine:
+                raise Refused.of(
+                    NotAuthorized(INBOX_NOT_REGISTERED, system=system.system_id, organ=organ)
+                )
+        return await self.store.list_inbox(
+            wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor
+        )
+
+    async def fetch(self, system: System, delivery_id: str) -> tuple[Delivery, Message, Path]:
+        """One inbox item and the path of its sealed package, if it is in this system's inbox."""
+        delivery = await self.store.get_delivery(delivery_id)
+        mine = {canonical_id(a) for a in system.agencies}
+        visible = (DeliveryState.DELIVERED, DeliveryState.DONE, DeliveryState.FAILED)
+        if (
+            delivery is None
+            or delivery.route != "local"
+            or canonical_id(delivery.recipient) not in mine
+            or delivery.state not in visible
+        ):
+            # Same answer for "does not exist" and "not yours": ids are not an oracle.
+            raise Refused.of(
+                NotFound(ITEM_NOT_FOUND, delivery_id=delivery_id, system=system.system_id)
+            )
+        message = await self.store.get_message(delivery.doc_id)
+        if message is None:  # a delivery without its message breaks a foreign key
+            raise RuntimeError(f"delivery {delivery_id} has no message {delivery.doc_id}")
+        return delivery, message, self.blobs.path(message.blob_key)
+
+    async def acknowledge(
+        self, system: System, delivery_id: str, *, ok: bool, reason: str | None = None
+    ) -> Delivery:
+        """The receiving system's done/fail (VDXP updateStatus); repeats are harmless."""
+        delivery = await self.store.get_delivery(delivery_id)
+        answer = ack_stage.acknowledge(
+            delivery,
+            delivery_id=delivery_id,
+            system_id=system.system_id,
+            agencies=system.agencies,
+            ok=ok,
+            reason=reason,
+            node=self.node,
+            now=self.clock(),
+        )
+        if isinstance(answer, Rejected):
+            await self.store.append_trace(answer.trace)
+            raise Refused(answer.error, answer.doc_id)
+        await self.store.acknowledge(
+            answer.delivery_id, answer.recipient, answer.ok, answer.reason, answer.trace
+        )
+        updated = await self.store.get_delivery(delivery_id)
+        assert updated is not None
+        return updated
+
+    # -- tracking ---------------------------------------------------------------------------
+    async def track(self, system: System | None, doc_id: str) -> Tracking:
+        """A document's deliveries and status progress per recipient.
+
+        ``system`` None is an administrator (everything); a system sees what it sent, and
+        what was addressed to one of its agencies.
+        """
+        message = await self.store.get_message(doc_id)
+        deliveries = await self.store.list_deliveries(doc_id=doc_id) if message else []
+        if message is None or (system is not None and not _involved(system, message, deliveries)):
+            raise Refused.of(
+                NotFound(
+                    DOCUMENT_NOT_FOUND,
+                    doc_id=doc_id,
+                    system=system.system_id if system else "admin",
+                )
+            )
+        original = None
+        if message.response_for_document_id:
+            # Who sent the original (receive.original): a recall (13) is asked by that sender
+            # itself; other statuses and revisions name it in ResponseFor/OrganId.
+            recall = message.kind == "status" and message.status_code == "13"
+            sender = message.sender if recall else message.response_for_organ_id
+            original = await self.store.find_message_by_document_id(
+                sender or message.sender, message.response_for_document_id
+            )
+        return Tracking(
+            message=message,
+            deliveries=deliveries,
+            progress=await self.store.get_progress(doc_id),
+            statuses=await self.store.list_status_events(doc_id),
+            original=original,
+        )
+
+
+def _involved(system: System, message: Message, deliveries: list[Delivery]) -> bool:
+    mine = {canonical_id(a) for a in system.agencies}
+    if message.system_id == system.system_id or canonical_id(message.sender) in mine:
+        return True
+    return any(canonical_id(d.recipient) in mine for d in deliveries)
+
+
+def _mode(value: str | None, default: Mode) -> Mode:
+    try:
+        return Mode(value) if value else default
+    except ValueError:
+        return default
+
+
+def _signatures(value: str | None, default: SignaturePolicy) -> SignaturePolicy:
+    try:
+        return SignaturePolicy(value) if value else default
+    except ValueError:
+        return default
+
+
+def issue_json(issue: Issue) -> dict[str, Any]:
+    """An edxml finding as the doors show it (code, both languages, where)."""
+    out: dict[str, Any] = {
+        "code": issue.code,
+        "severity": issue.severity.value,
+        "message_vi": issue.message_vi,
+        "message_en": issue.message_en,
+    }
+    if issue.path:
+        out["path"] = issue.path
+    if issue.line is not None:
+        out["line"] = issue.line
+        out["column"] = issue.column
+    return out
+
+
+def token_hash(token: str) -> str:
+    """How API tokens are stored: only their SHA-256 (a leaked database leaks no token)."""
+    return hashlib.sha256(token.encode()).hexdigest()

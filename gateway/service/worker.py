@@ -1,0 +1,55 @@
+"""Run the core pipeline for one submission inside a process-pool worker, and store its blob there.
+
+The event loop must not parse, validate, verify or seal (issue 3: "CPU-heavy stages must not
+block the event loop"), so :func:`run` is what the shell sends to its ``ProcessPoolExecutor``.
+It also does the CPU and disk work that follows directly from an acceptance, so that neither
+the sealed bytes nor the work travel back to the event loop:
+
+- writes the sealed package to the blob store (fsync'ed, before the store commit that will
+  point at it: invariant §3.1);
+- signs the acceptance receipt with the hub key (:mod:`gateway.core.receipt`);
+- returns the :class:`~gateway.core.values.Accepted` with ``sealed`` emptied.
+
+Everything it takes and returns pickles. A submission spooled to a file (``path``) is read by
+the worker from disk, so a 50 MB package is never pickled through the pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.blobs import BlobStore
+from gateway.core.pipeline import process
+from gateway.core.receipt import receipt_payload, sign_receipt
+from gateway.core.values import Accepted, Context, Rejected, Submission
+
+__all__ = ["Outcome", "run"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What came back from the worker: the core's answer, the receipt, and what it cost."""
+
+    result: Accepted | Rejected
+    receipt: dict[str, Any] | None
+    cpu_seconds: float  # CPU time of the worker for this package (for the benchmark)
+    worker_pid: int
+
+
+def run(submission: Submission, ctx: Context, blob_root: str, fsync: bool = True) -> Outcome:
+    started = time.process_time()
+    result = process(submission, ctx)
+    receipt = None
+    if isinstance(result, Accepted):
+        BlobStore(Path(blob_root), fsync=fsync).put(result.message.blob_key, result.sealed)
+        payload = receipt_payload(
+            result.message, hub=ctx.hub_organ_id, node=ctx.node, doc_id=result.doc_id
+        )
+        receipt = sign_receipt(payload, ctx.signing_key)
+        result = dataclasses.replace(result, sealed=b"")
+    return Outcome(result, receipt, time.process_time() - started, os.getpid())
