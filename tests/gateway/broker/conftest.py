@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -20,8 +19,10 @@ import pytest
 from gateway.broker import Broker
 from gateway.core.deliver import RetryPolicy
 from gateway.store import Message, NewDelivery, NewOutbox, Store, TraceEvent, open_store
+from tests.gateway.conftest import HOST, arabbitmqctl, rabbitmqctl
 
-HOST = "127.0.0.1:5672"
+__all__ = ["HOST", "arabbitmqctl", "rabbitmqctl"]
+
 #: Local agencies of the test hub: (organ id, routing key).
 AGENCIES = (
     ("000.01.01.H53", "H53.01.01"),
@@ -32,39 +33,6 @@ PEERS = {"huyen": "H53.31"}
 #: Retries after 0.2 s, dead after the third failed attempt.
 FAST = RetryPolicy(base_seconds=0.2, factor=1.0, cap_seconds=0.2, max_attempts=3)
 T0 = datetime(2025, 7, 1, 7, 0, tzinfo=UTC)
-
-
-def rabbitmqctl(*args: str) -> str:
-    proc = subprocess.run(
-        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return proc.stdout
-
-
-async def arabbitmqctl(*args: str) -> None:
-    """rabbitmqctl without blocking the event loop (the code under test keeps running)."""
-    proc = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, (out + err).decode()
-
-
-@pytest.fixture(scope="session")
-def vhost() -> Iterator[str]:
-    name = f"edxgw-test-{secrets.token_hex(4)}"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield name
-    finally:
-        rabbitmqctl("delete_vhost", name)
-
-
-@pytest.fixture(scope="session")
-def amqp_url(vhost: str) -> str:
-    return f"amqp://guest:guest@{HOST}/{vhost}"
 
 
 @pytest.fixture
