@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import secrets
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from gateway.core.directory import Directory
 from gateway.core.keys import Keys
 from gateway.dirfile import load_directory as read_directory_file
 from gateway.service.hub import Hub, load_directory, token_hash
+from gateway.service.pool import WorkerPool
 from gateway.settings import DEMO_DIRECTORY, Settings
 from gateway.store import open_store
 from gateway.store.base import Store, System, TraceEvent
@@ -67,8 +67,8 @@ BROKER = web.AppKey("runtime", Runtime)
 def make_app(settings: Settings, *, executor: Executor | None = None) -> web.Application:
     """The gateway as an aiohttp application (``edxgw serve`` runs it; tests too).
 
-    ``executor`` replaces the process pool (a test may pass a thread pool); by default a pool
-    of ``settings.workers`` processes (one per core when 0) runs the core.
+    ``executor`` replaces the worker pool (tests share one ProcessPoolExecutor); by default a
+    :class:`WorkerPool` of ``settings.workers`` processes (one per core when 0) runs the core.
     """
     app = web.Application(client_max_size=settings.max_package_bytes + 1024 * 1024)
     app[SETTINGS] = settings
@@ -197,12 +197,9 @@ def _hub_ctx(executor: Executor | None):  # type: ignore[no-untyped-def]
         spool = Path(settings.spool_dir)
         spool.mkdir(parents=True, exist_ok=True)
         Path(settings.blob_dir).mkdir(parents=True, exist_ok=True)
-        own = executor is None
-        pool = executor or ProcessPoolExecutor(
-            max_workers=settings.workers or os.cpu_count() or 1,
-            # spawn, not fork: the parent runs an event loop and database threads.
-            mp_context=multiprocessing.get_context("spawn"),
-        )
+        pool: Executor | WorkerPool = executor or WorkerPool(settings.workers or None)
+        if isinstance(pool, WorkerPool):
+            await pool.start()
         hub = Hub(
             store=store,
             blobs=BlobStore(settings.blob_dir, fsync=settings.fsync),
@@ -223,25 +220,22 @@ def _hub_ctx(executor: Executor | None):  # type: ignore[no-untyped-def]
         app[SPOOL] = spool
         app[CHECKS]["directory"] = _directory_ready(hub)
         try:
-            if own:
-                await _warm_up(pool, settings)
+            if isinstance(pool, WorkerPool):
+                # Import the core and load the keys in every worker now, not on first packages.
+                await asyncio.gather(*(pool.run(_warm_up, keys) for _ in range(pool.size)))
             yield
         finally:
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if isinstance(pool, WorkerPool):
+                await pool.close()
 
     return ctx
 
 
-async def _warm_up(pool: Executor, settings: Settings) -> None:
-    # Import the core and load the keys in every worker now, not on the first packages.
-    loop = asyncio.get_running_loop()
-    n = settings.workers or os.cpu_count() or 1
-    await asyncio.gather(*(loop.run_in_executor(pool, _import_core) for _ in range(n * 2)))
-
-
-def _import_core() -> None:
+def _warm_up(keys: Keys) -> int:
     import gateway.service.worker  # noqa: F401
+
+    _ = keys.signing_key, keys.trust
+    return os.getpid()
 
 
 def _directory_ready(hub: Hub):  # type: ignore[no-untyped-def]

@@ -373,6 +373,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML configuration file (else EDXGW_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the gateway (HTTP API, relay, consumers)")
+    sub.add_parser("bench", help="end-to-end benchmark (edxgw bench --help)", add_help=False)
     sub.add_parser("migrate", help="apply store migrations").set_defaults(func=cmd_migrate)
 
     sy = sub.add_parser("systems", help="agency systems allowed to connect")
@@ -455,6 +456,11 @@ def main(
     out: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from gateway.bench import main as bench  # aiohttp client, load generator
+
+        return bench(argv[1:], out)
     args = _parser().parse_args(argv)
     try:
         settings = Settings.load(args.config, os.environ if environ is None else environ)

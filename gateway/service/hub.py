@@ -35,6 +35,7 @@ from gateway.core.receipt import receipt_payload, sign_receipt
 from gateway.core.trace import event
 from gateway.core.values import Accepted, Context, Origin, Rejected, Submission, new_id
 from gateway.service import worker
+from gateway.service.pool import WorkerCrashed, WorkerPool
 from gateway.store.base import (
     Delivery,
     InboxPage,
@@ -77,6 +78,12 @@ DOCUMENT_NOT_FOUND = define(
     "document.not_found",
     "Không có văn bản {doc_id} mà hệ thống {system} đã gửi hoặc nhận",
     "There is no document {doc_id} that system {system} sent or received",
+)
+WORKER_CRASHED = define(
+    "gateway.worker_crashed",
+    "Tiến trình xử lý gói tin của trục bị dừng đột ngột ({reason}); gói tin chưa được nhận, "
+    "hãy gửi lại",
+    "The hub's processing worker stopped unexpectedly ({reason}); nothing was accepted, send again",
 )
 #: Trace stages the shell adds around the core's own (catalogue in README).
 CORRELATE = "correlate"
@@ -144,7 +151,8 @@ class Hub:
     hub_organ_id: str
     exchange: str
     directory: Directory
-    executor: Executor | None = None  # None: run the core inline (tests, the CLI)
+    #: Where the core runs: the gateway's WorkerPool; an Executor (tests); None: a thread.
+    executor: WorkerPool | Executor | None = None
     uplink_peer: str | None = None
     default_mode: Mode = Mode.LENIENT
     default_signatures: SignaturePolicy = SignaturePolicy.LENIENT
@@ -254,6 +262,15 @@ class Hub:
 
     async def _run(self, submission: Submission, ctx: Context) -> worker.Outcome:
         root = str(self.blobs.root)
+        if isinstance(self.executor, WorkerPool):
+            try:
+                return await self.executor.run(worker.run, submission, ctx, root, self.fsync)
+            except WorkerCrashed as exc:
+                problem = dataclasses.replace(
+                    GatewayError(WORKER_CRASHED, reason=str(exc)).problem(),
+                    http_status=503,
+                )
+                raise Refused(problem) from exc
         if self.executor is None:
             return await asyncio.to_thread(worker.run, submission, ctx, root, self.fsync)
         loop = asyncio.get_running_loop()

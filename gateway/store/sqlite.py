@@ -2,10 +2,10 @@
 
 Durability ("accepted means durable", architecture §3.1): WAL with ``synchronous=FULL`` syncs
 the WAL on every commit; with NORMAL a power cut can lose the last commits, which would be
-packages whose sender already holds a DocId. Writes are serialised by an ``asyncio.Lock``
-around the one writer connection and open with ``BEGIN IMMEDIATE``, so a second process on the
+packages whose sender already holds a DocId. Writes are serialised by the one writer thread
+that owns the writer connection, and open with ``BEGIN IMMEDIATE``, so a second process on the
 same file (a CLI, a second gateway by mistake) waits up to ``busy_timeout`` at BEGIN instead of
-failing mid-transaction. Reads use their own connection and see the last commit (WAL).
+failing mid-transaction. Reads use their own connection and thread and see the last commit.
 
 The database holds system secrets (``System.secret``): a new file is created with mode 0600,
 and its directory should be private to the gateway's user too.
@@ -14,18 +14,20 @@ and its directory should be private to the gateway's user too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import functools
 import json
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar, cast
 
 from gateway.store import _codec
 from gateway.store._engine import Clock, Dialect, Row
@@ -51,6 +53,9 @@ SQLITE = Dialect(
     ),
 )
 
+T = TypeVar("T")
+_Pending = tuple[Coroutine[Any, Any, Any], "asyncio.Future[Any]"]
+_MAX_BATCH = 256  # writes per group commit
 _MIN_VERSION = (3, 37, 0)  # STRICT tables
 _PARAM = re.compile(r"\$(\d+)")
 _TS_SUFFIXES = ("_at", "_until")
@@ -84,7 +89,7 @@ def _decode(row: sqlite3.Row) -> Row:
 
 
 def _translate(exc: Exception) -> StoreError:
-    """The one place where sqlite3/aiosqlite errors become store errors."""
+    """The one place where sqlite3 errors become store errors."""
     name = str(getattr(exc, "sqlite_errorname", "") or "")
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
@@ -97,7 +102,7 @@ def _translate(exc: Exception) -> StoreError:
         ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
     ):
         return StoreUnavailable(message)
-    if isinstance(exc, ValueError):  # aiosqlite: "Connection closed" / "no active connection"
+    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message:
         return StoreUnavailable(message)
     if isinstance(exc, sqlite3.DataError | OverflowError):
         return StoreInvalid(message)
@@ -108,20 +113,24 @@ _DRIVER_ERRORS = (sqlite3.Error, OverflowError)
 
 
 class _Tx:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    """Statements on a plain ``sqlite3`` connection. The methods are coroutines only to fit the
+    shared SQL code; they never suspend, because they run on the connection's own thread
+    (see :class:`_Database`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(_sql(sql), [_arg(a) for a in args])
+        cursor = self._conn.execute(_sql(sql), [_arg(a) for a in args])
         return max(cursor.rowcount, 0)
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
         rows = [[_arg(a) for a in row] for row in args]
         if rows:
-            await self._conn.executemany(_sql(sql), rows)
+            self._conn.executemany(_sql(sql), rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        rows = await self._conn.execute_fetchall(_sql(sql), [_arg(a) for a in args])
+        rows = self._conn.execute(_sql(sql), [_arg(a) for a in args]).fetchall()
         return [_decode(r) for r in rows]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
@@ -129,50 +138,200 @@ class _Tx:
         return rows[0] if rows else None
 
 
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a store coroutine that never suspends to its end, on the calling (database) thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise RuntimeError("a SQLite store coroutine suspended; it must run synchronously")
+
+
 class _Database:
+    """Two connections, each owned by one thread: the writer and the reader.
+
+    Every store method runs *whole* on one of these threads (:meth:`run`): its statements,
+    BEGIN and COMMIT execute back to back without returning to the event loop in between. A
+    write transaction therefore holds SQLite's lock for the time of its statements only, not
+    for as many event-loop turns as it has statements (under load each turn can take
+    milliseconds, and every writer would queue behind them). The writer thread also
+    serialises writes, as the one SQLite writer must be.
+    """
+
     dialect = SQLITE
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None) -> None:
-        self._writer = writer
-        self._reader = reader  # None for ":memory:", where only one connection sees the data
-        self._lock = asyncio.Lock()
+    def __init__(self, path: str, memory: bool) -> None:
+        self._path = path
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        # ":memory:" has one connection: only it sees the data, so reads go to the writer.
+        self._reader_thread = (
+            self._writer_thread
+            if memory
+            else ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        )
+        self._local = threading.local()
         self._closed = False
+        self._pending: list[_Pending] = []
+        self._pending_lock = threading.Lock()
+        self._draining = False
 
-    def _check_open(self) -> None:
-        if self._closed:
+    # -- threads ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             raise StoreUnavailable("the store is closed")
+        return conn
 
+    def on_thread(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
+    async def run(self, coro: Coroutine[Any, Any, T], *, write: bool) -> T:
+        """Run a store coroutine on the reader's thread, or in the writer's next batch."""
+        if self._closed:
+            coro.close()
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        if not write:
+            try:
+                return await loop.run_in_executor(self._reader_thread, _drive, coro)
+            except RuntimeError as exc:
+                if self._closed:  # the pool shut down under us
+                    raise StoreUnavailable("the store is closed") from exc
+                raise
+        future: asyncio.Future[T] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((coro, future))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._writer_thread.submit(self._drain, loop)
+        return await future
+
+    # -- group commit (on the writer thread) ---------------------------------------------------
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._pending_lock:
+                batch = self._pending[:_MAX_BATCH]
+                del self._pending[:_MAX_BATCH]
+                if not batch:
+                    self._draining = False
+                    return
+            self._commit_batch(batch, loop)
+
+    def _commit_batch(self, batch: list[_Pending], loop: asyncio.AbstractEventLoop) -> None:
+        """Every write waiting now in ONE transaction, each in its own savepoint.
+
+        Group commit: one WAL fsync for the whole batch instead of one per write, which is
+        what lets a single SQLite file keep up with hundreds of packages a second (each costs
+        an accept, a publish mark and a delivery record). A write that fails rolls back to its
+        savepoint and gets its exception; the others commit. Nobody hears "done" before the
+        COMMIT is durable; if the COMMIT fails, every write of the batch gets that error.
+        """
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except _DRIVER_ERRORS as exc:
+            error = _translate(exc)
+            for coro, future in batch:
+                coro.close()
+                loop.call_soon_threadsafe(_settle, future, False, error)
+            return
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        self._local.batch = True
+        try:
+            for coro, future in batch:
+                try:
+                    outcomes.append((future, True, _drive(coro)))
+                except BaseException as exc:
+                    outcomes.append((future, False, exc))
+        finally:
+            self._local.batch = False
+        try:
+            conn.execute("COMMIT")
+        except _DRIVER_ERRORS as exc:
+            _rollback(conn)
+            error = _translate(exc)
+            outcomes = [(future, False, error) for future, _, _ in outcomes]
+        for future, ok, value in outcomes:
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    async def open(self, busy_timeout_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            mode = await loop.run_in_executor(
+                self._writer_thread, self._open_conn, busy_timeout_ms, True
+            )
+            if self._path != ":memory:" and str(mode).lower() != "wal":
+                raise StoreUnavailable(f"{self._path}: WAL journal mode unavailable (got {mode})")
+            if self._reader_thread is not self._writer_thread:
+                await loop.run_in_executor(
+                    self._reader_thread, self._open_conn, busy_timeout_ms, False
+                )
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open_conn(self, busy_timeout_ms: int, writer: bool) -> Any:
+        # isolation_level=None: no implicit transactions; write() issues BEGIN/COMMIT itself.
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        self._local.conn = conn
+        if not writer:
+            for pragma in (f"busy_timeout={int(busy_timeout_ms)}", "query_only=ON"):
+                conn.execute(f"PRAGMA {pragma}")
+            return None
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        for pragma in ("synchronous=FULL", f"busy_timeout={int(busy_timeout_ms)}",
+                       "foreign_keys=ON"):  # fmt: skip
+            conn.execute(f"PRAGMA {pragma}")
+        return mode
+
+    # -- transactions (on the connection's thread) -------------------------------------------
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_Tx]:
-        async with self._lock:
-            self._check_open()
-            conn = self._writer
+        conn = self._conn()
+        if getattr(self._local, "batch", False):
+            # Inside a group commit (_commit_batch): this write is one savepoint of it.
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                conn.execute("SAVEPOINT write")
             except _DRIVER_ERRORS as exc:
                 raise _translate(exc) from exc
             try:
                 yield _Tx(conn)
             except BaseException as exc:
-                await _rollback(conn)
+                with contextlib.suppress(*_DRIVER_ERRORS):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
                 if isinstance(exc, _DRIVER_ERRORS):
                     raise _translate(exc) from exc
                 raise
             try:
-                await conn.execute("COMMIT")
+                conn.execute("RELEASE write")
             except _DRIVER_ERRORS as exc:
-                await _rollback(conn)
                 raise _translate(exc) from exc
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+        try:
+            yield _Tx(conn)
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise _translate(exc) from exc
+            raise
+        try:
+            conn.execute("COMMIT")
+        except _DRIVER_ERRORS as exc:
+            _rollback(conn)
+            raise _translate(exc) from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Tx]:
-        if self._reader is None:
-            async with self.write() as tx:
-                yield tx
-            return
-        self._check_open()
         try:
-            yield _Tx(self._reader)
+            yield _Tx(self._conn())
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
 
@@ -180,25 +339,75 @@ class _Database:
         async with self.read() as tx:
             await tx.fetch("SELECT 1 AS ok")
 
+    async def pragma(self, name: str) -> Any:
+        """A PRAGMA value as the writer connection sees it (for tests and diagnostics)."""
+
+        async def read() -> Any:
+            return self._conn().execute(f"PRAGMA {name}").fetchone()[0]
+
+        return await self.run(read(), write=True)
+
     async def close(self) -> None:
         if self._closed:
             return
-        async with self._lock:  # let a running write transaction finish first
-            self._closed = True
-            for conn in (self._reader, self._writer):
-                if conn is not None:
-                    await conn.close()
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        pools = {id(p): p for p in (self._writer_thread, self._reader_thread)}.values()
+        for pool in pools:  # a running transaction finishes first: the pool is FIFO
+            await loop.run_in_executor(pool, self._close_conn)
+            pool.shutdown(wait=True)
+
+    def _close_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    try:
-        await conn.execute("ROLLBACK")
-    except (*_DRIVER_ERRORS, ValueError):
-        pass  # SQLite already rolled back (e.g. SQLITE_FULL) or the connection is gone
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return  # the caller went away; the write committed (or not) all the same
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may have rolled back already (e.g. SQLITE_FULL), or the connection is gone.
+    with contextlib.suppress(*_DRIVER_ERRORS):
+        conn.execute("ROLLBACK")
+
+
+#: Store methods that only read: they run on the reader thread, beside the writer.
+_READS = frozenset(
+    {
+        "get_message", "find_message_by_document_id", "get_delivery", "list_deliveries",
+        "outbox_lag", "list_inbox", "get_progress", "list_status_events", "trace_for",
+        "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
+        "get_system", "find_system_by_token_hash", "find_system_by_cert", "list_systems",
+        "health",
+    }
+)  # fmt: skip
+
+
+def _threaded(name: str) -> Callable[..., Any]:
+    base = getattr(SqlStore, name)
+    write = name not in _READS
+
+    @functools.wraps(base)
+    async def method(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        if self._db.on_thread():  # called from another store method: already on a thread
+            return await base(self, *args, **kwargs)
+        return await self._db.run(base(self, *args, **kwargs), write=write)
+
+    return method
 
 
 class SqliteStore(SqlStore):
     """``Store`` on one SQLite file; open it with :meth:`open`."""
+
+    _db: _Database
 
     @classmethod
     async def open(
@@ -209,40 +418,32 @@ class SqliteStore(SqlStore):
         memory = path == ":memory:"
         if not memory:
             _create_private(path)
-        opened: list[aiosqlite.Connection] = []
+        db = _Database(path, memory)
         try:
-            writer = await _connect(path, opened)
-            mode = await _pragma(writer, "journal_mode=WAL")
-            if not memory and str(mode).lower() != "wal":
-                raise StoreUnavailable(f"{path}: WAL journal mode unavailable (got {mode})")
-            for pragma in ("synchronous=FULL", f"busy_timeout={int(busy_timeout_ms)}",
-                           "foreign_keys=ON"):  # fmt: skip
-                await _pragma(writer, pragma)
-            reader = None
-            if not memory:
-                reader = await _connect(path, opened)
-                for pragma in (f"busy_timeout={int(busy_timeout_ms)}", "query_only=ON"):
-                    await _pragma(reader, pragma)
-        except BaseException as exc:
-            for conn in opened:
-                await conn.close()
-            if isinstance(exc, _DRIVER_ERRORS):
-                raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
-            raise
-        return cls(_Database(writer, reader), clock)
+            await db.open(busy_timeout_ms)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
+        return cls(db, clock)
+
+    async def health(self) -> bool:
+        if self._db._closed:
+            return False
+        return bool(await self._db.run(SqlStore.health(self), write=False))
+
+    async def close(self) -> None:
+        await self._db.close()
 
 
-async def _connect(path: str, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:
-    # isolation_level=None: no implicit transactions; _Database issues BEGIN/COMMIT itself.
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    opened.append(conn)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-async def _pragma(conn: aiosqlite.Connection, pragma: str) -> Any:
-    rows = list(await conn.execute_fetchall(f"PRAGMA {pragma}"))
-    return rows[0][0] if rows else None
+for _name in (
+    "migrate", "accept", "get_message", "find_message_by_document_id", "get_delivery",
+    "list_deliveries", "set_delivery_state", "record_delivery", "acknowledge", "claim_outbox",
+    "mark_published", "outbox_lag", "purge_outbox", "list_inbox", "record_status",
+    "get_progress", "list_status_events", "append_trace", "trace_for", "verify_trace",
+    "upsert_agency", "add_alias", "list_aliases", "alias_map", "resolve", "list_agencies",
+    "set_agency_state", "upsert_system", "get_system", "find_system_by_token_hash",
+    "find_system_by_cert", "list_systems", "set_system_agencies",
+):  # fmt: skip
+    setattr(SqliteStore, _name, _threaded(_name))
 
 
 def _create_private(path: str) -> None:

@@ -1,0 +1,87 @@
+"""The worker pool that runs the pipeline: answers, errors, parallelism, a worker's death."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.service.pool import WorkerCrashed, WorkerPool
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def busy(seconds: float) -> int:
+    """Burn CPU (not sleep) so that parallel runs show in wall time."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return os.getpid()
+
+
+def die() -> None:
+    os._exit(3)
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    p = WorkerPool(2)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+async def test_calls_run_in_other_processes(pool: WorkerPool) -> None:
+    pids = set(await asyncio.gather(*(pool.run(pid) for _ in range(8))))
+    assert os.getpid() not in pids
+    assert pids <= set(pool.pids) and len(pids) == 2  # spread over both workers
+
+
+async def test_exceptions_come_back_as_they_were(pool: WorkerPool) -> None:
+    with pytest.raises(ValueError, match="bad package"):
+        await pool.run(fail, "bad package")
+    assert await pool.run(pid) in pool.pids  # the worker lives on
+
+
+async def test_two_workers_run_cpu_work_in_parallel(pool: WorkerPool) -> None:
+    await asyncio.gather(pool.run(busy, 0.01), pool.run(busy, 0.01))  # warm
+    start = time.perf_counter()
+    pids = await asyncio.gather(*(pool.run(busy, 0.4) for _ in range(2)))
+    wall = time.perf_counter() - start
+    assert len(set(pids)) == 2
+    # Serial would need 0.8 s of CPU; in parallel it is ~0.4 s (slack for a loaded machine).
+    assert wall < 0.75, wall
+
+
+async def test_a_dead_worker_fails_its_calls_and_is_replaced(pool: WorkerPool) -> None:
+    before = set(pool.pids)
+    with pytest.raises(WorkerCrashed):
+        await pool.run(die)
+    assert len(pool.pids) == 2
+    assert set(pool.pids) != before
+    assert await pool.run(pid) in pool.pids
+
+
+async def test_workers_ignore_sigterm_and_close_drains(pool: WorkerPool) -> None:
+    await asyncio.gather(*(pool.run(pid) for _ in range(4)))  # started (handlers installed)
+    workers = set(pool.pids)
+    for worker_pid in workers:
+        os.kill(worker_pid, signal.SIGTERM)  # e.g. `kill` on the process group
+    task = asyncio.create_task(pool.run(busy, 0.2))
+    await asyncio.sleep(0.05)
+    await pool.close()  # waits for the running call
+    assert task.done() and task.result() in workers  # finished by a worker that got SIGTERM
+    with pytest.raises(RuntimeError, match="not running"):
+        await pool.run(pid)
