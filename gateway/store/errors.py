@@ -1,6 +1,6 @@
 """The one exception tree of the store, with stable codes, HTTP statuses and retry flags.
 
-Every error the store raises is a :class:`StoreError`; driver exceptions (sqlite3, aiosqlite,
+Every error the store raises is a :class:`StoreError`; driver exceptions (sqlite3,
 asyncpg, OSError) never leak. Each backend translates them in exactly one function
 (``sqlite._translate``, ``postgres._translate``), most specific first::
 
