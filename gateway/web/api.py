@@ -33,9 +33,10 @@ from cryptography.hazmat.primitives import serialization
 from gateway.core.errors import PackageTooLarge, Problem
 from gateway.core.receive import TOO_LARGE
 from gateway.core.trace import RECEIVE, REJECTED, event
+from gateway.core.values import new_id
 from gateway.service.hub import Refused, Tracking
 from gateway.store.base import Delivery, InboxItem, Kind, Message, System
-from gateway.store.errors import StoreError
+from gateway.store.errors import BadCursor, StoreError
 from gateway.store.lifecycle import DeliveryState
 from gateway.web.auth import authenticate
 from gateway.web.problems import INTERNAL, problem_response, request_problem
@@ -64,6 +65,14 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem_response(refused.problem, refused.doc_id)
     except web.HTTPException:
         raise
+    except BadCursor:
+        # The caller's mistake (a cursor this hub never issued), not a failure of the store.
+        return problem_response(
+            request_problem(
+                "cursor must be a next_cursor this hub returned",
+                vi="cursor phải là next_cursor do trục trả về",
+            )
+        )
     except StoreError as exc:
         log.warning("store refused %s %s: %s", request.method, request.path, exc)
         problem = Problem(
@@ -200,9 +209,13 @@ async def _collect(
 async def _too_large(request: web.Request, system: System, size: int, limit: int) -> None:
     error = PackageTooLarge(TOO_LARGE, size=size, limit=limit)
     hub = request.app[HUB]
+    # Like every rejected package, traced under a DocId the sender gets and can quote.
+    doc_id = new_id()
     detail = {"code": error.code, "http_status": 413, "system_id": system.system_id, "size": size}
-    await hub.store.append_trace([event(hub.node, RECEIVE, REJECTED, None, hub.clock(), **detail)])
-    raise Refused.of(error)
+    await hub.store.append_trace(
+        [event(hub.node, RECEIVE, REJECTED, doc_id, hub.clock(), **detail)]
+    )
+    raise Refused.of(error, doc_id)
 
 
 # -- inbox ----------------------------------------------------------------------------------

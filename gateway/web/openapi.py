@@ -12,7 +12,9 @@ from typing import Any
 from aiohttp import web
 
 import gateway
+from edxml.errors import catalogue as edxml_catalogue
 from gateway.core.errors import catalogue
+from gateway.store import errors as store_errors
 
 __all__ = ["document", "setup"]
 
@@ -42,6 +44,18 @@ _ERRORS = {
 
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_STR = {"type": ["string", "null"]}
+
+
+def _codes() -> list[str]:
+    """Every code a problem document may carry: the core's, edxml's (passed through verbatim
+    by ``from_edxml``), the store's (``api.refusals``) and the request's own."""
+    store = {
+        cls.code
+        for cls in vars(store_errors).values()
+        if isinstance(cls, type) and issubclass(cls, store_errors.StoreError)
+    }
+    core = {r.code for r in catalogue()}
+    return sorted(core | {c.code for c in edxml_catalogue()} | store | {"request.invalid"})
 
 
 def _schemas() -> dict[str, Any]:
@@ -87,7 +101,7 @@ def _schemas() -> dict[str, Any]:
                 "type": {"type": "string", "example": "urn:edxgw:error:route.recipient_locked"},
                 "status": {"type": "integer"},
                 "title": {"type": "string"},
-                "code": {"enum": sorted({r.code for r in catalogue()} | {"request.invalid"})},
+                "code": {"enum": _codes()},
                 "message_vi": {"type": "string"},
                 "message_en": {"type": "string"},
                 "retryable": {"type": "boolean"},

@@ -4,7 +4,9 @@ Every end-to-end test gets a fresh store (a SQLite file, or a PostgreSQL schema:
 ``backend`` parameter runs each test on both), its own ``amqp_prefix`` inside the run's
 vhost, and the directory of ``tests/data/e2e-directory.toml``; the agency systems of
 ``SYSTEMS`` are registered with API tokens. The core runs in one process pool shared by the
-session (spawn start-up costs a second; the pool has no state of its own).
+session (spawn start-up costs a second; the pool has no state of its own). ``tls_gateway``
+serves one gateway over HTTPS with client certificates (mTLS), as ``edxgw serve`` does with
+``tls = true``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import BROKER, make_app
+from gateway.cli import tls_context
 from gateway.service import token_hash
 from gateway.settings import Settings
 from gateway.store import Delivery, Store, System
@@ -180,6 +184,26 @@ async def wait_for(
 GatewayFactory = Callable[..., Awaitable[Gateway]]
 
 
+def gateway_settings(
+    store_dsn: str, amqp_url: str, tmp_path: Path, n: int = 0, **overrides: Any
+) -> Settings:
+    """The settings of the ``n``-th gateway of a test (own folders, own AMQP prefix)."""
+    values: dict[str, Any] = {
+        "store_dsn": store_dsn,
+        "blob_dir": str(tmp_path / f"blobs{n}"),
+        "spool_dir": str(tmp_path / f"spool{n}"),
+        "amqp_url": amqp_url,
+        "amqp_prefix": f"e{secrets.token_hex(3)}",
+        "amqp_queue_type": "classic",
+        "directory_file": str(DIRECTORY),
+        "delivery_max_attempts": 3,
+        "directory_refresh_seconds": 1,
+        "node": f"node-{n + 1}",
+    }
+    values.update(overrides)
+    return Settings.from_mapping(values)
+
+
 @pytest.fixture
 async def make_gateway(
     store_dsn: str, amqp_url: str, tmp_path: Path, pool: ProcessPoolExecutor
@@ -189,20 +213,7 @@ async def make_gateway(
 
     async def start(systems: Mapping[str, tuple[str, ...]] = SYSTEMS, **overrides: Any) -> Gateway:
         n = len(started)
-        values: dict[str, Any] = {
-            "store_dsn": store_dsn,
-            "blob_dir": str(tmp_path / f"blobs{n}"),
-            "spool_dir": str(tmp_path / f"spool{n}"),
-            "amqp_url": amqp_url,
-            "amqp_prefix": f"e{secrets.token_hex(3)}",
-            "amqp_queue_type": "classic",
-            "directory_file": str(DIRECTORY),
-            "delivery_max_attempts": 3,
-            "directory_refresh_seconds": 1,
-            "node": f"node-{n + 1}",
-        }
-        values.update(overrides)
-        settings = Settings.from_mapping(values)
+        settings = gateway_settings(store_dsn, amqp_url, tmp_path, n, **overrides)
         client: TestClient[Any, Any] = TestClient(TestServer(make_app(settings, executor=pool)))
         await client.start_server()
         started.append(client)
@@ -235,4 +246,49 @@ async def gateway(make_gateway: GatewayFactory) -> Gateway:
     return await make_gateway()
 
 
-__all__ = ["BROKER", "COMMUNES", "HUB", "SYSTEMS", "Gateway", "GatewayFactory", "wait_for"]
+@dataclass
+class TlsGateway:
+    """A gateway served over HTTPS (``tls = true``), as ``edxgw serve`` runs it, for mTLS."""
+
+    app: web.Application
+    settings: Settings
+    port: int
+
+    @property
+    def store(self) -> Store:
+        return self.app[STORE]
+
+    @property
+    def url(self) -> str:
+        # The development gateway certificate names "localhost" (SAN), not 127.0.0.1.
+        return f"https://localhost:{self.port}"
+
+
+@pytest.fixture
+async def tls_gateway(
+    store_dsn: str, amqp_url: str, tmp_path: Path, pool: ProcessPoolExecutor
+) -> AsyncIterator[TlsGateway]:
+    """One gateway on a free port with ``gateway.cli.tls_context`` (client certificates)."""
+    settings = gateway_settings(store_dsn, amqp_url, tmp_path, tls=True)
+    runner = web.AppRunner(make_app(settings, executor=pool), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context(settings))
+        await site.start()
+        port = int(runner.addresses[0][1])
+        yield TlsGateway(runner.app, settings, port)
+    finally:
+        await runner.cleanup()
+
+
+__all__ = [
+    "BROKER",
+    "COMMUNES",
+    "HUB",
+    "SYSTEMS",
+    "Gateway",
+    "GatewayFactory",
+    "TlsGateway",
+    "gateway_settings",
+    "wait_for",
+]
