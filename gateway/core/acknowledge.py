@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core.directory import canonical_id
-from gateway.core.errors import Conflict, GatewayError, NotAuthorized, NotFound, define
+from gateway.core.errors import Conflict, GatewayError, NotFound, define
 from gateway.core.trace import ACKNOWLEDGE, DONE, FAILED, REJECTED, event, rejection_detail
 from gateway.core.values import Rejected
 from gateway.store.base import Delivery, TraceEvent
@@ -24,7 +24,6 @@ __all__ = [
     "ALREADY_ANSWERED",
     "NOT_DELIVERED",
     "NOT_FOUND",
-    "NOT_YOUR_INBOX",
     "Acknowledgement",
     "acknowledge",
 ]
@@ -33,11 +32,6 @@ NOT_FOUND = define(
     "acknowledge.not_found",
     "Không có văn bản {delivery_id} trong hộp thư",
     "There is no item {delivery_id} in the inbox",
-)
-NOT_YOUR_INBOX = define(
-    "acknowledge.not_your_inbox",
-    "Văn bản {delivery_id} không thuộc hộp thư của hệ thống {system}",
-    "Item {delivery_id} is not in the inbox of system {system}",
 )
 NOT_DELIVERED = define(
     "acknowledge.not_delivered",
@@ -117,7 +111,13 @@ def _check(
     mine = {canonical_id(a) for a in agencies}
     # Only local deliveries are anyone's inbox; a peer's copy is acknowledged by the peer hub.
     if delivery.route != "local" or canonical_id(delivery.recipient) not in mine:
-        raise NotAuthorized(NOT_YOUR_INBOX, delivery_id=delivery_id, system=system_id)
+        # Answered like a missing item, as fetch does (ids are not an oracle); the trace keeps
+        # the real reason for the administrator.
+        raise NotFound(
+            NOT_FOUND,
+            delivery_id=delivery_id,
+            trace={"reason": "not_your_inbox", "recipient": delivery.recipient},
+        )
     if delivery.state in (DeliveryState.DONE, DeliveryState.FAILED):
         if delivery.state != target:
             raise Conflict(ALREADY_ANSWERED, delivery_id=delivery_id, state=delivery.state.value)

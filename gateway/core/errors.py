@@ -14,7 +14,7 @@ message in Vietnamese and English (style.md §6). Errors the *sender* made are s
     │   ├── SignatureRejected    edxml.* from SignatureError            422
     │   ├── Unauthenticated      auth.* (no or unknown credentials)     401
     │   ├── NotAuthorized        receive.sender_not_registered,         403
-    │   │                        verify.signer_mismatch, acknowledge.not_your_inbox
+    │   │                        verify.signer_mismatch
     │   ├── NotFound             acknowledge.not_found                  404
     │   ├── Conflict             acknowledge.not_delivered,             409
     │   │                        acknowledge.already_answered

@@ -31,12 +31,13 @@ def ack(current: object, ok: bool = True, reason: str | None = None) -> Acknowle
     ("current", "ok", "code", "status"),
     [
         (None, True, "acknowledge.not_found", 404),
-        (delivery(S.DELIVERED, recipient="000.00.00.H41"), True, "acknowledge.not_your_inbox", 403),
+        # Someone else's item reads like a missing one (ids are not an oracle).
+        (delivery(S.DELIVERED, recipient="000.00.00.H41"), True, "acknowledge.not_found", 404),
         (
             delivery(S.DELIVERED, route="downlink", peer="bencau"),
             True,
-            "acknowledge.not_your_inbox",
-            403,
+            "acknowledge.not_found",
+            404,
         ),
         (delivery(S.QUEUED), True, "acknowledge.not_delivered", 409),
         (delivery(S.DEAD), False, "acknowledge.not_delivered", 409),

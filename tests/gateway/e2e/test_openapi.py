@@ -25,7 +25,6 @@ MET = {
     "receive.kind_mismatch",
     "inbox.not_registered",
     "inbox.not_found",
-    "acknowledge.not_your_inbox",
     "route.recipient_locked",
     "request.invalid",
     "edxml.not_well_formed",

@@ -108,10 +108,14 @@ async def test_foreign_inbox_cannot_be_listed_fetched_or_acknowledged(gateway: G
         json={"result": "done"},
         headers=gateway.auth("xa"),
     )
-    await problem(response, 403, "acknowledge.not_your_inbox")
+    await problem(response, 404, "acknowledge.not_found")  # the same answer as a missing item
     after = await gateway.store.get_delivery(delivery.delivery_id)
     assert after is not None and after.state.value == "delivered" and after.acked_at is None
     assert ("acknowledge", "rejected") in await stages(gateway, sent["doc_id"])
+    [refusal] = [
+        r for r in await gateway.store.trace_for(sent["doc_id"]) if r.outcome == "rejected"
+    ]
+    assert refusal.detail["reason"] == "not_your_inbox"  # the admin sees the real reason
     # The owner still can.
     assert (await gateway.ack("huyen", delivery.delivery_id))["state"] == "done"
 
