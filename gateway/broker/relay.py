@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
 from pamqp.commands import Basic
 
 from gateway.broker.errors import translate
-from gateway.store.base import OutboxLag, OutboxRow, Store
+from gateway.store.base import OutboxLag, OutboxRow, Store, TraceEvent
 from gateway.store.errors import StoreError
 
 __all__ = ["Relay"]
@@ -126,14 +126,30 @@ class Relay:
         if not rows:
             return 0
         results = await asyncio.gather(*(self._publish(row) for row in rows))
-        confirmed = [row.id for row, ok in zip(rows, results, strict=True) if ok]
+        done = [row for row, ok in zip(rows, results, strict=True) if ok]
+        confirmed = [row.id for row in done]
         if confirmed:
             # If this commit fails the rows are published again after their lease: duplicates,
             # which receivers absorb, never a loss.
-            await self.store.mark_published(confirmed)
+            await self.store.mark_published(confirmed, [self._event(row) for row in done])
         self.stats["published"] += len(confirmed)
         self.stats["batches"] += 1
         return len(rows)
+
+    def _event(self, row: OutboxRow) -> TraceEvent:
+        """``publish/ok``: RabbitMQ confirmed the delivery's message (the trace's hop timing)."""
+        doc_id = row.headers.get("doc_id")
+        return TraceEvent(
+            node=self.node,
+            stage="publish",
+            outcome="ok",
+            doc_id=str(doc_id) if doc_id else None,
+            detail={
+                "delivery_id": row.delivery_id,
+                "exchange": row.exchange,
+                "routing_key": row.routing_key,
+            },
+        )
 
     async def _publish(self, row: OutboxRow) -> bool:
         message = aio_pika.Message(

@@ -19,6 +19,8 @@ route          ok            recipients, routes {recipient: route}, skipped
 *any above*    rejected      code, http_status, issues (codes, at most 20), count, and
                              identifiers the error names (sender, recipient, signer, hub);
                              receive adds system_id, size, sha256
+publish        ok            delivery_id, exchange, routing_key (the broker confirmed it;
+                             appended by the relay, at the commit time)
 deliver        delivered     delivery_id, recipient, route, attempt
 deliver        retry         delivery_id, recipient, route, attempt, delay_seconds, error
 deliver        dead_letter   delivery_id, recipient, route, attempts, reason; for a

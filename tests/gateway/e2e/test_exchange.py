@@ -71,6 +71,10 @@ async def test_commune_to_district_receipt_inbox_fetch_ack(gateway: Gateway) -> 
     assert [(r["recipient"], r["state"]) for r in tracking["recipients"]] == [(HUYEN, "done")]
 
     stages = [(r.stage, r.outcome) for r in await gateway.store.trace_for(body["doc_id"])]
+    # The relay marks the publish when the broker's confirm is in, which can be after the
+    # consumer recorded the delivery: it is in the timeline once, wherever it falls.
+    assert stages.count(("publish", "ok")) == 1
+    stages.remove(("publish", "ok"))
     assert stages == [
         ("receive", "ok"),
         ("validate", "ok"),
