@@ -31,7 +31,7 @@ from gateway.service import token_hash
 from gateway.settings import Settings
 from gateway.store import Delivery, Store, System
 from gateway.web.state import HUB, STORE
-from tests.gateway.store.conftest import PG_ADMIN_DSN, PG_SERVER, run_sync
+from tests.gateway.store.conftest import run_sync, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[3]
 DIRECTORY = ROOT / "tests" / "data" / "e2e-directory.toml"
@@ -55,20 +55,8 @@ def pool() -> Iterator[ProcessPoolExecutor]:
 
 @pytest.fixture(scope="session")
 def pg_e2e_database() -> Iterator[str]:
-    name = f"edxgw_e2e_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    run_sync(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_database("edxgw_e2e") as dsn:
+        yield dsn
 
 
 @pytest.fixture(

@@ -12,6 +12,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -81,9 +82,10 @@ class Backend:
         return "ALTER TABLE trace_events DISABLE TRIGGER trace_events_append_only"
 
 
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    name = f"edxgw_test_{secrets.token_hex(6)}"
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database (its DSN), dropped afterwards even if connections remain."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
@@ -97,6 +99,12 @@ def pg_database() -> Iterator[str]:
         yield f"{PG_SERVER}/{name}"
     finally:
         run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    with throwaway_database("edxgw_test") as dsn:
+        yield dsn
 
 
 @pytest.fixture(
