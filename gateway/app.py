@@ -34,8 +34,7 @@ from gateway.broker import Broker, Consumer, Relay
 from gateway.core.deliver import RetryPolicy
 from gateway.core.directory import Directory
 from gateway.core.keys import Keys
-from gateway.dirfile import load_directory as read_directory_file
-from gateway.service.hub import Hub, load_directory, token_hash
+from gateway.service.hub import Hub, import_directory_file, load_directory, token_hash
 from gateway.service.pool import WorkerPool
 from gateway.settings import DEMO_DIRECTORY, Settings
 from gateway.store import open_store
@@ -111,31 +110,10 @@ async def _first_start(store: Store, settings: Settings) -> None:
     lock, merge and alias with ``edxgw directory``) and a re-import is an explicit command.
     """
     if settings.directory_file is not None and not await store.list_agencies(limit=1):
-        directory = read_directory_file(settings.directory_file)
-        for agency in directory.agencies:
-            await store.upsert_agency(agency)
-        for alias, organ_id in directory.aliases.items():
-            await store.add_alias(alias, organ_id)
-        await store.append_trace(
-            [
-                TraceEvent(
-                    node=settings.node,
-                    stage="admin.directory_import",
-                    outcome="ok",
-                    detail={
-                        "file": Path(settings.directory_file).name,
-                        "agencies": len(directory.agencies),
-                        "aliases": len(directory.aliases),
-                        "reason": "first start",
-                    },
-                )
-            ]
+        count = await import_directory_file(
+            store, settings.directory_file, node=settings.node, reason="first start"
         )
-        log.info(
-            "directory loaded from %s (%d agencies)",
-            settings.directory_file,
-            len(directory.agencies),
-        )
+        log.info("directory loaded from %s (%d agencies)", settings.directory_file, count)
     if (
         not settings.production
         and settings.directory_file == DEMO_DIRECTORY

@@ -50,7 +50,7 @@ from edxml.signature import sign
 from edxml.trust import SigningKey
 from gateway.core import Context, Directory, Keys, Submission, process
 from gateway.dirfile import load_directory as read_directory_file
-from gateway.service.hub import token_hash
+from gateway.service.hub import import_directory_file, token_hash
 from gateway.settings import DEMO_DIRECTORY, DEV_CERTS
 from gateway.store import System, open_store
 
@@ -127,11 +127,7 @@ async def _prepare_store(dsn: str) -> str:
     store = await open_store(dsn)
     try:
         await store.migrate()
-        directory = read_directory_file(DEMO_DIRECTORY)
-        for agency in directory.agencies:
-            await store.upsert_agency(agency)
-        for alias, organ_id in directory.aliases.items():
-            await store.add_alias(alias, organ_id)
+        await import_directory_file(store, DEMO_DIRECTORY, node="bench")
         token = secrets.token_urlsafe(24)
         await store.upsert_system(
             System(

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TextIO
 
 from edxml.trust import fingerprint, load_certificates
-from gateway.dirfile import DirectoryError, load_directory
-from gateway.service.hub import token_hash
+from gateway.dirfile import DirectoryError
+from gateway.service.hub import import_directory_file, token_hash
 from gateway.settings import ConfigError, Settings
 from gateway.store import open_store
 from gateway.store.base import Agency, AgencyState, Store, System, TraceEvent, TraceRow
@@ -45,35 +45,12 @@ async def cmd_migrate(args: argparse.Namespace, s: Settings, store: Store, out: 
     return 0
 
 
-async def load_directory_into(store: Store, settings: Settings, path: Path) -> int:
-    """Upsert every agency and alias of a directory file; returns the number of agencies."""
-    directory = load_directory(path)
-    for agency in directory.agencies:
-        await store.upsert_agency(agency)
-    for alias, organ_id in directory.aliases.items():
-        await store.add_alias(alias, organ_id)
-    await store.append_trace(
-        [
-            _admin_event(
-                settings,
-                "admin.directory_import",
-                {
-                    "file": path.name,
-                    "agencies": len(directory.agencies),
-                    "aliases": len(directory.aliases),
-                },
-            )
-        ]
-    )
-    return len(directory.agencies)
-
-
 async def cmd_dir_import(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
     path = Path(args.file) if args.file else s.directory_file
     if path is None:
         out.write("no directory file given / chưa chỉ định tệp danh bạ\n")
         return 2
-    n = await load_directory_into(store, s, path)
+    n = await import_directory_file(store, path, node=s.node)
     out.write(f"imported {n} agencies from {path} / đã nhập {n} cơ quan\n")
     return 0
 

@@ -34,6 +34,7 @@ from gateway.core.keys import Keys
 from gateway.core.receipt import receipt_payload, sign_receipt
 from gateway.core.trace import event
 from gateway.core.values import Accepted, Context, Origin, Rejected, Submission, new_id
+from gateway.dirfile import load_directory as read_directory_file
 from gateway.service import worker
 from gateway.service.pool import WorkerCrashed, WorkerPool
 from gateway.store.base import (
@@ -57,6 +58,7 @@ __all__ = [
     "Receipt",
     "Refused",
     "Tracking",
+    "import_directory_file",
     "issue_json",
     "load_directory",
     "token_hash",
@@ -138,6 +140,29 @@ async def load_directory(store: Store) -> Directory:
         after = page[-1].organ_id
     aliases = await store.alias_map()
     return Directory(agencies, aliases)
+
+
+async def import_directory_file(
+    store: Store, path: Path, *, node: str, reason: str | None = None
+) -> int:
+    """Upsert every agency and alias of a TOML/CSV directory file, traced as an admin action;
+    returns the number of agencies."""
+    directory = read_directory_file(path)
+    for agency in directory.agencies:
+        await store.upsert_agency(agency)
+    for alias, organ_id in directory.aliases.items():
+        await store.add_alias(alias, organ_id)
+    detail: dict[str, Any] = {
+        "file": Path(path).name,
+        "agencies": len(directory.agencies),
+        "aliases": len(directory.aliases),
+    }
+    if reason:
+        detail["reason"] = reason
+    await store.append_trace(
+        [TraceEvent(node=node, stage="admin.directory_import", outcome="ok", detail=detail)]
+    )
+    return len(directory.agencies)
 
 
 @dataclass(slots=True, kw_only=True)
