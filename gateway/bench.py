@@ -48,7 +48,10 @@ from edxml.compose import new_document
 from edxml.model import VN_TZ
 from edxml.signature import sign
 from edxml.trust import SigningKey
+from gateway.app import local_keys
+from gateway.broker.topology import delay_label
 from gateway.core import Context, Directory, Keys, Submission, process
+from gateway.core.deliver import RetryPolicy
 from gateway.dirfile import load_directory as read_directory_file
 from gateway.service.hub import import_directory_file, token_hash
 from gateway.settings import DEMO_DIRECTORY, DEV_CERTS
@@ -213,8 +216,13 @@ async def _delete_queues(url: str, prefix: str) -> None:
     connection = await aio_pika.connect(url)
     try:
         names = [f"{prefix}.uplink", f"{prefix}.dead"]
-        names += [f"{prefix}.inbox.{key}" for key in _local_keys()]
-        names += [f"{prefix}.retry.{d}" for d in ("2", "8", "32", "128", "512", "2048", "3600")]
+        directory = read_directory_file(DEMO_DIRECTORY)
+        names += [
+            f"{prefix}.inbox.{key}"
+            for key in local_keys(Directory(directory.agencies, directory.aliases))
+        ]
+        # The delays the gateway declared: the default policy (delivery_max_attempts = 8).
+        names += [f"{prefix}.retry.{delay_label(d)}" for d in RetryPolicy().delays()]
         for name in names:
             channel = await connection.channel()
             with contextlib.suppress(Exception):
@@ -227,14 +235,6 @@ async def _delete_queues(url: str, prefix: str) -> None:
                 await channel.exchange_delete(f"{prefix}.{name}")
     finally:
         await connection.close()
-
-
-def _local_keys() -> list[str]:
-    from edxml.organ import parse_organ_id
-
-    return [
-        parse_organ_id(a.organ_id).routing_key for a in read_directory_file(DEMO_DIRECTORY).agencies
-    ]
 
 
 # -- load ---------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,7 +30,7 @@ from gateway.service import token_hash
 from gateway.settings import Settings
 from gateway.store import Delivery, Store, System
 from gateway.web.state import HUB, STORE
-from tests.gateway.store.conftest import run_sync, throwaway_database
+from tests.gateway.store.conftest import schema_dsn, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[3]
 DIRECTORY = ROOT / "tests" / "data" / "e2e-directory.toml"
@@ -66,17 +65,7 @@ def store_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gateway.db"
     database: str = request.getfixturevalue("pg_e2e_database")
-    schema = f"e_{secrets.token_hex(6)}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(database)
-        try:
-            await conn.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await conn.close()
-
-    run_sync(create())
-    return f"{database}?search_path={schema}"
+    return schema_dsn(database, "e")
 
 
 @dataclass

@@ -101,6 +101,21 @@ def throwaway_database(prefix: str) -> Iterator[str]:
         run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def schema_dsn(database: str, prefix: str) -> str:
+    """A fresh, empty schema in ``database``; the DSN that selects it (``search_path``)."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+        finally:
+            await conn.close()
+
+    run_sync(create())
+    return f"{database}?search_path={schema}"
+
+
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     with throwaway_database("edxgw_test") as dsn:
@@ -115,17 +130,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
         path = str(tmp_path / "gateway.db")
         return Backend("sqlite", f"sqlite:///{path}", sqlite_file=path)
     database: str = request.getfixturevalue("pg_database")
-    schema = f"t_{secrets.token_hex(6)}"
-
-    async def create_schema() -> None:
-        conn = await asyncpg.connect(database)
-        try:
-            await conn.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            await conn.close()
-
-    run_sync(create_schema())
-    return Backend("postgres", f"{database}?search_path={schema}")
+    return Backend("postgres", schema_dsn(database, "t"))
 
 
 @pytest.fixture
