@@ -8,6 +8,7 @@ records each version in ``schema_migrations``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["MIGRATIONS", "Migration"]
@@ -23,13 +24,21 @@ class Migration:
 
 
 def _load() -> tuple[Migration, ...]:
-    # Imported here: the version modules import Migration from this module.
-    from gateway.store.migrations import v0001_initial
+    """Every ``vNNNN_<name>`` module of this package, in version order.
 
-    found = (v0001_initial.MIGRATION,)
-    versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migration versions must be 1..n without gaps: {versions}")
+    Versions must be unique and increasing; a gap is allowed (a number reserved by a branch
+    that has not landed yet) because only the recorded versions decide what still runs.
+    """
+    import importlib
+    import pkgutil
+
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"v\d{4}_\w+", m.name)
+    )
+    found = tuple(importlib.import_module(f"{__name__}.{n}").MIGRATION for n in names)
+    for name, migration in zip(names, found, strict=True):
+        if int(name[1:5]) != migration.version:
+            raise RuntimeError(f"{name} declares version {migration.version}")
     return found
 
 
