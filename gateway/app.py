@@ -26,35 +26,52 @@ from pathlib import Path
 
 from aiohttp import web
 
+from adapters.vdxp.link import link_ctx
 from edxml.organ import parse_organ_id
 from edxml.signature import SignaturePolicy
 from edxml.validate import Mode, Policy
+from gateway import delivery
 from gateway.blobs import BlobStore
-from gateway.broker import Broker, Consumer, Relay
+from gateway.broker import Broker, Consumer, Effect, Relay, record_only
 from gateway.core.deliver import RetryPolicy
 from gateway.core.directory import Directory
 from gateway.core.keys import Keys
+from gateway.ops import drain
 from gateway.service.hub import Hub, import_directory_file, load_directory, token_hash
 from gateway.service.pool import WorkerPool
 from gateway.settings import DEMO_DIRECTORY, Settings
 from gateway.store import open_store
+from gateway.store.admins import Admin
 from gateway.store.base import Store, System, TraceEvent
-from gateway.web import api, health, openapi
-from gateway.web.state import CHECKS, HUB, SETTINGS, SPOOL, STORE, TRUST
+from gateway.web import api, console, health, openapi
+from gateway.web import metrics as web_metrics
+from gateway.web import vdxp as vdxp_door
+from gateway.web.state import CHECKS, HUB, METRICS, SETTINGS, SPOOL, STORE, TRUST
 
-__all__ = ["BROKER", "DEMO_TOKEN_FILE", "Runtime", "local_keys", "make_app", "peer_bindings"]
+__all__ = [
+    "BROKER",
+    "DEMO_ADMIN_FILE",
+    "DEMO_TOKEN_FILE",
+    "Runtime",
+    "local_keys",
+    "make_app",
+    "peer_bindings",
+]
 
 log = logging.getLogger(__name__)
 
+DEMO_ADMIN_FILE = "demo-admin.txt"  # "admin <password>", next to the demo token
 DEMO_TOKEN_FILE = "demo-token.txt"  # noqa: S105 - a file name; next to the SQLite file: var/demo-token.txt
 
 
 class Runtime:
     """The broker side of a running node: relay, consumers, directory watcher."""
 
-    def __init__(self, broker: Broker, relay: Relay) -> None:
+    def __init__(self, broker: Broker, relay: Relay, effect: Effect = record_only) -> None:
         self.broker = broker
         self.relay = relay
+        #: What every local inbox consumer does with a delivery (gateway/delivery.py).
+        self.effect = effect
         self.consumers: dict[str, Consumer] = {}
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -74,10 +91,16 @@ def make_app(settings: Settings, *, executor: Executor | None = None) -> web.App
     app[CHECKS] = {}
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_hub_ctx(executor))
+    app.cleanup_ctx.append(delivery.ctx)  # push/AMQP sinks: before the consumers start
     app.cleanup_ctx.append(_broker_ctx)
+    app.cleanup_ctx.append(link_ctx)  # downlink peer queues; the uplink when configured
     api.setup(app)
     health.setup(app)
     openapi.setup(app)
+    vdxp_door.setup(app)  # the national-axis (VDXP) calls, beside the REST API
+    web_metrics.setup(app)  # app[METRICS], app[LINKS], /metrics; its ctx runs last
+    console.setup(app)  # the admin console /console/ and its JSON API /api/admin/v1/
+    drain.setup(app)  # drain (SIGTERM, edxgw drain), periodic retention: its ctx opens last
     return app
 
 
@@ -120,6 +143,12 @@ async def _first_start(store: Store, settings: Settings) -> None:
         and not await store.list_systems()
     ):
         await _demo_system(store, settings)
+    if (
+        not settings.production
+        and settings.directory_file == DEMO_DIRECTORY
+        and not await store.list_admins()
+    ):
+        await _demo_admin(store, settings)
 
 
 async def _demo_system(store: Store, settings: Settings) -> None:
@@ -150,6 +179,30 @@ async def _demo_system(store: Store, settings: Settings) -> None:
         ],
     )
     log.warning("demo system 'demo' created; its API token is in %s", target)
+
+
+async def _demo_admin(store: Store, settings: Settings) -> None:
+    """An operator ``admin`` for the web console, its password in ``var/demo-admin.txt``."""
+    from gateway.admins import generate_password, hash_password
+
+    password = generate_password()
+    target = _var_dir(settings) / DEMO_ADMIN_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"admin {password}\n")
+    admin = Admin(
+        username="admin",
+        display_name="Demo administrator / Quản trị demo",
+        role="operator",
+        password_hash=await asyncio.to_thread(hash_password, password),
+    )
+    detail = {"username": "admin", "role": "operator", "reason": "demo hub"}
+    await store.add_admin(
+        admin,
+        [TraceEvent(node=settings.node, stage="admin.admin_add", outcome="ok", detail=detail)],
+    )
+    log.warning("demo console admin 'admin' created; its password is in %s", target)
 
 
 def _var_dir(settings: Settings) -> Path:
@@ -192,6 +245,7 @@ def _hub_ctx(executor: Executor | None):  # type: ignore[no-untyped-def]
             default_signatures=SignaturePolicy(settings.signature_policy),
             limits=Policy(max_package_bytes=settings.max_package_bytes),
             fsync=settings.fsync,
+            metrics=app[METRICS],
         )
         app[HUB] = hub
         app[TRUST] = keys.trust
@@ -260,8 +314,14 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
         queue_type="classic" if settings.amqp_queue_type == "classic" else "quorum",
         name=f"edxgw {settings.hub_organ_id} {settings.node}",
     )
-    relay = Relay(store, await broker.channel(), node=settings.node)
-    runtime = Runtime(broker, relay)
+    relay = Relay(
+        store,
+        await broker.channel(),
+        node=settings.node,
+        metrics=app[METRICS],
+        lease_seconds=settings.relay_lease_seconds,
+    )
+    runtime = Runtime(broker, relay, app[delivery.EFFECTS])
     app[BROKER] = runtime
     app[CHECKS]["broker"] = _broker_ready(broker)
     hub.on_commit = relay.notify
@@ -302,7 +362,9 @@ async def _start_consumer(
         runtime.broker.topology,
         runtime.broker.topology.inbox(key),
         node=settings.node,
+        effect=runtime.effect,
         policy=policy,
+        metrics=runtime.relay.metrics,  # the node's one Metrics (app[METRICS])
     )
     await consumer.start()
     runtime.consumers[key] = consumer
@@ -327,6 +389,9 @@ async def _watch_directory(
                 await _start_consumer(runtime, store, settings, policy, key)
             for key in runtime.broker.topology.inboxes.keys() - wanted.keys():
                 await runtime.broker.unbind_agency(key)  # its queue drains; consumer stays
+            for peer, subtree in peer_bindings(directory).items():
+                if runtime.broker.peers.get(peer) != subtree:  # adapters.vdxp consumes it
+                    await runtime.broker.bind_peer(peer, subtree)
             hub.set_directory(directory)
             log.info("directory reloaded: %d agencies", len(directory))
         except Exception:

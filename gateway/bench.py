@@ -163,6 +163,8 @@ class Gateway:
             "EDXGW_AMQP_QUEUE_TYPE": args.queue_type,
             "EDXGW_WORKERS": str(args.workers),
             "EDXGW_LOG_LEVEL": "WARNING",
+            # Stopped with SIGTERM, which drains: no load balancer to wait for here.
+            "EDXGW_DRAIN_GRACE_SECONDS": "0",
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"

@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import logging
 import os
 import secrets
 import ssl
@@ -22,9 +21,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from adapters.amqp import cli as amqp_cli
+from adapters.webhook import cli as webhook_cli
 from edxml.trust import fingerprint, load_certificates
+from gateway import admins, backup
 from gateway.dirfile import DirectoryError
-from gateway.service.hub import import_directory_file, token_hash
+from gateway.ops import commands as ops_commands
+from gateway.service.admin.directory import DirectoryAdmin
+from gateway.service.hub import Refused, import_directory_file, token_hash
 from gateway.settings import ConfigError, Settings
 from gateway.store import open_store
 from gateway.store.base import Agency, AgencyState, Store, System, TraceEvent, TraceRow
@@ -68,39 +72,34 @@ async def cmd_dir_list(args: argparse.Namespace, s: Settings, store: Store, out:
     return 0
 
 
-async def cmd_dir_add(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
-    from edxml.organ import parse_organ_id
+def _directory(s: Settings, store: Store) -> DirectoryAdmin:
+    """The directory use cases the console shares (gateway/service/admin/directory.py)."""
+    return DirectoryAdmin(store, node=s.node)
 
-    organ = parse_organ_id(args.organ_id)
-    agency = Agency(
-        organ_id=organ.canonical,
-        name=args.name,
-        level=organ.level,
-        parent_id=organ.parent.canonical if organ.parent else None,
+
+_CLI = {"via": "cli"}
+
+
+def _refused(out: TextIO, refused: Refused) -> int:
+    out.write(f"{refused.problem.message_en}\n{refused.problem.message_vi}\n")
+    return 1
+
+
+async def cmd_dir_add(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
+    agency = await _directory(s, store).add(
+        args.organ_id,
+        args.name,
         host=args.host,
         peer=args.peer,
         delivery_mode=args.delivery_mode,
-    )
-    await store.upsert_agency(
-        agency,
-        trace=[
-            _admin_event(
-                s, "admin.agency_upsert", {"organ_id": agency.organ_id, "host": agency.host}
-            )
-        ],
+        audit=_CLI,
     )
     out.write(_agency_line(agency, []) + "\n")
     return 0
 
 
 async def cmd_dir_alias(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
-    await store.add_alias(
-        args.alias,
-        args.organ_id,
-        trace=[
-            _admin_event(s, "admin.agency_alias", {"alias": args.alias, "organ_id": args.organ_id})
-        ],
-    )
+    await _directory(s, store).alias(args.alias, args.organ_id, audit=_CLI)
     out.write(f"{args.alias} -> {args.organ_id}\n")
     return 0
 
@@ -114,21 +113,20 @@ async def _set_state(
     successor: str | None,
     reason: str | None,
 ) -> int:
-    if successor and await store.resolve(successor) is None:
-        out.write(f"unknown successor {successor} / không có cơ quan kế thừa {successor}\n")
-        return 1
-    agency = await store.set_agency_state(
-        organ_id,
-        state,
-        successor_id=successor,
-        trace=[
-            _admin_event(
-                s,
-                f"admin.agency_{state}",
-                {"organ_id": organ_id, "successor_id": successor, "reason": reason},
+    # Naming the agency on the command line is the confirmation the console asks for.
+    directory = _directory(s, store)
+    try:
+        if state == "locked":
+            agency = await directory.lock(organ_id, confirm=organ_id, reason=reason, audit=_CLI)
+        elif state == "active":
+            agency = await directory.unlock(organ_id, confirm=organ_id, reason=reason, audit=_CLI)
+        else:
+            assert successor is not None
+            agency = await directory.merge(
+                organ_id, successor, confirm=organ_id, reason=reason, audit=_CLI
             )
-        ],
-    )
+    except Refused as refused:
+        return _refused(out, refused)
     out.write(_agency_line(agency, []) + "\n")
     return 0
 
@@ -168,15 +166,10 @@ def _timeline(rows: Sequence[TraceRow]) -> list[dict[str, object]]:
 
 async def cmd_trace(args: argparse.Namespace, s: Settings, store: Store, out: TextIO) -> int:
     if args.doc_id == "verify":
-        result = await store.verify_trace()
-        if result.ok:
-            out.write(f"trace chain OK: {result.checked} events / chuỗi vết hợp lệ\n")
-            return 0
-        out.write(
-            f"trace chain BROKEN at seq {result.first_broken_seq}: {result.reason} / "
-            f"chuỗi vết bị phá vỡ tại sự kiện {result.first_broken_seq}\n"
-        )
-        return 1
+        # The retention archives first, then the live chain from the last archived entry.
+        from gateway.ops.commands import cmd_trace_verify
+
+        return await cmd_trace_verify(s, store, out)
     rows = await store.trace_for(args.doc_id)
     if not rows:
         out.write(f"no trace for {args.doc_id} / không có vết cho {args.doc_id}\n")
@@ -231,14 +224,16 @@ async def cmd_sys_add(args: argparse.Namespace, s: Settings, store: Store, out: 
         return 1
     token = secrets.token_urlsafe(32)
     secret = args.secret or secrets.token_urlsafe(24)
-    cert_sha = None
+    cert_sha = cert_expires = None
     if args.cert:
-        cert_sha = fingerprint(load_certificates(Path(args.cert).read_bytes())[0])
+        cert = load_certificates(Path(args.cert).read_bytes())[0]
+        cert_sha, cert_expires = fingerprint(cert), cert.not_valid_after_utc
     system = System(
         system_id=args.system_id,
         name=args.name or args.system_id,
         token_sha256=token_hash(token),
         cert_sha256=cert_sha,
+        cert_expires_at=cert_expires,
         secret=secret,
         signature_policy=args.signature_policy or s.signature_policy,
         validation_mode=args.validation_mode or s.validation_mode,
@@ -293,6 +288,7 @@ async def cmd_sys_remove(args: argparse.Namespace, s: Settings, store: Store, ou
         [_admin_event(s, "admin.system_revoke", detail)],
     )
     out.write(f"system {system.system_id} revoked / đã thu hồi hệ thống\n")
+    await amqp_cli.on_system_revoked(s, store, system, out)  # its RabbitMQ user, if any
     return 0
 
 
@@ -303,12 +299,15 @@ def serve(settings: Settings, out: TextIO) -> int:
     """Run the gateway until SIGINT/SIGTERM; exit 3 when RabbitMQ cannot be reached."""
     from aiohttp import web  # the admin commands do not need aiohttp
 
+    from gateway import logs
     from gateway.app import make_app
     from gateway.broker.errors import BrokerError
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # JSON (or console) lines on stderr for every logger, stdlib ones included (gateway/logs.py).
+    logs.configure(
+        settings.log_level,
+        settings.log_format,
+        static={"hub": settings.hub_organ_id, "node": settings.node},
     )
     ssl_context = tls_context(settings) if settings.tls else None
     scheme = "https" if ssl_context else "http"
@@ -351,6 +350,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the gateway (HTTP API, relay, consumers)")
     sub.add_parser("bench", help="end-to-end benchmark (edxgw bench --help)", add_help=False)
+    sub.add_parser(
+        "conformance",
+        help="certify an agency integration or an axis (edxgw conformance --help)",
+        add_help=False,
+    )
+    sub.add_parser(
+        "bench-search", help="console search over 1M messages (PostgreSQL)", add_help=False
+    )
     sub.add_parser("migrate", help="apply store migrations").set_defaults(func=cmd_migrate)
 
     sy = sub.add_parser("systems", help="agency systems allowed to connect")
@@ -373,6 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("system_id")
     rm.add_argument("--reason")
     rm.set_defaults(func=cmd_sys_remove)
+    amqp_cli.add_parser(sysub)  # amqp-grant, amqp-revoke (adapters/amqp/cli.py)
 
     d = sub.add_parser("directory", help="agencies, aliases, locks and merges")
     dsub = d.add_subparsers(dest="action", required=True)
@@ -410,6 +418,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("doc_id", help="a DocId, or 'verify'")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_trace)
+    admins.add_parser(sub)  # edxgw admins ... (gateway/admins.py)
+    backup.add_parser(sub)  # edxgw backup DEST, edxgw restore SOURCE (gateway/backup.py)
+    ops_commands.add_parser(sub)  # edxgw drain, edxgw retention run|list (gateway/ops/)
+    webhook_cli.add_parser(sub)  # edxgw webhook ... (adapters/webhook/cli.py)
     return p
 
 
@@ -438,11 +450,23 @@ def main(
         from gateway.bench import main as bench  # aiohttp client, load generator
 
         return bench(argv[1:], out)
+    if argv[:1] == ["conformance"]:  # a vendor's tool: no store, no configuration file
+        from adapters.conformance.cli import main as conformance
+
+        return conformance(argv[1:], out, os.environ if environ is None else environ)
+    if argv[:1] == ["bench-search"]:
+        from gateway.bench_search import main as bench_search  # PostgreSQL, 1M messages
+
+        return bench_search(argv[1:], out)
     args = _parser().parse_args(argv)
     try:
         settings = Settings.load(args.config, os.environ if environ is None else environ)
         if args.command == "serve":
             return serve(settings, out)
+        if getattr(args, "standalone", None) is not None:
+            # Commands that open the store themselves (a restore needs it EMPTY: no migrate).
+            code: int = asyncio.run(args.standalone(args, settings, out))
+            return code
         return asyncio.run(_run(args, settings, out))
     except ConfigError as exc:
         out.write(f"edxgw: configuration error / lỗi cấu hình: {exc}\n")

@@ -69,6 +69,12 @@ class Settings:
     workers: int = 0
     #: ``quorum`` (replicated, the default) or ``classic`` (faster on a single node).
     amqp_queue_type: str = "quorum"
+    #: How ``edxgw systems amqp-grant`` reaches RabbitMQ's user database: the ``rabbitmqctl``
+    #: command line to run (e.g. ``docker compose exec -T rabbitmq rabbitmqctl``).
+    amqp_admin_command: str = "rabbitmqctl"
+    #: The broker address agency systems connect to for direct AMQP delivery, as printed by
+    #: ``amqp-grant`` (e.g. ``amqps://mq.tinh.gov.vn:5671``); empty: the host of ``amqp_url``.
+    amqp_public_url: str = ""
     #: The peer name of the upstream axis (``P.uplink`` deliveries name it).
     uplink_peer: str = "uplink"
     #: Serve HTTPS with ``cert_file``/``key_file``; clients may present certificates (mTLS)
@@ -79,6 +85,64 @@ class Settings:
     #: fsync every blob before the commit that points at it (never turn off in production).
     fsync: bool = True
     log_level: str = "INFO"
+    #: Web console sessions end after this many idle minutes, and at the latest after
+    #: ``admin_session_hours``.
+    admin_session_idle_minutes: int = 30
+    admin_session_hours: int = 12
+    #: This many failed logins of one username within ``admin_lockout_minutes`` lock it for
+    #: that long.
+    admin_lockout_failures: int = 5
+    admin_lockout_minutes: int = 15
+    #: ``json`` (one object per line, for a log collector) or ``console`` (for a terminal).
+    log_format: str = "json"
+    #: How often the node re-reads what its metrics need from the store and RabbitMQ (outbox
+    #: lag, queue depths); a scrape of ``/metrics`` never waits for them.
+    metrics_refresh_seconds: int = 5
+    #: When set, ``/metrics`` wants ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str = field(default="", repr=False)
+    #: Draining (``edxgw drain`` or SIGTERM): for this long ``/readyz`` answers 503 and new
+    #: packages are refused while requests are still served, so load balancers move away;
+    #: then in-flight work gets up to ``drain_timeout_seconds`` before the node exits.
+    drain_grace_seconds: int = 5
+    drain_timeout_seconds: int = 20
+    #: The node's control socket (``edxgw drain``) is ``<control_dir>/edxgw-<node>.sock``.
+    control_dir: Path = Path("var/run")
+    #: How long a relay's claim on outbox rows holds: a node killed mid-publish leaves its
+    #: rows to the other nodes after this long.
+    relay_lease_seconds: int = 30
+    #: Retention: trace events and packages of finished documents are archived and purged
+    #: after this many days (``edxgw retention run``; in the node every
+    #: ``retention_interval_hours``, 0 = only by command). Archives go to ``archive_dir``.
+    retention_days: int = 365
+    retention_interval_hours: int = 0
+    archive_dir: Path = Path("var/archive")
+    #: The upstream axis this hub is a system of (VDXP endpoint URL, e.g. the national axis
+    #: adapter ``http://10.0.0.5:8080/XrdAdapter/adapter``); empty: no uplink (adapters/vdxp).
+    uplink_url: str = ""
+    #: This hub's systemId upstream; empty: ``hub_organ_id`` (the axis names hubs by W00 code).
+    uplink_system_id: str = ""
+    #: The HMAC secret of that system; better in ``uplink_secret_file`` (read at start).
+    uplink_secret: str = field(default="", repr=False)
+    uplink_secret_file: Path | None = None
+    #: Seconds between two polls of getReceivedEdocList (documents, then statuses).
+    uplink_poll_seconds: float = 30.0
+    #: Packages sent upstream, and items downloaded, at once.
+    uplink_concurrency: int = 8
+    #: While the upstream is down it is tried again after 1 s, 2 s, 4 s... at most this long.
+    uplink_backoff_max_seconds: float = 60.0
+    #: Timeout of one call to the upstream axis.
+    uplink_timeout_seconds: float = 60.0
+    #: How long a package waits in hand for a down upstream before it goes back to P.uplink
+    #: (keep it well under RabbitMQ's consumer_timeout, 30 min by default).
+    uplink_hold_seconds: float = 30.0
+    #: How often the directory is synchronised from getSynchronizeUnit (0: never).
+    uplink_directory_sync_seconds: int = 86400
+    #: Register this hub's agencies (and its downlink hubs') upstream with registerAgency.
+    uplink_register_agencies: bool = True
+    #: VDXP door: refuse calls whose ``XroadVnpt-timestamp`` is further than this from the
+    #: hub's clock (``vdxp.stale``). 0 = off, the default: the SDK fixes the timestamp once
+    #: per process and real systems run for months (vdxp-wire.md).
+    vdxp_max_clock_skew_seconds: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -144,6 +208,29 @@ class Settings:
             )
         if self.workers < 0:
             raise ConfigError("workers", "không được âm", "must not be negative")
+        if self.uplink_url:
+            self._check_uplink()
+        if self.log_format not in ("json", "console"):
+            raise ConfigError("log_format", "phải là json hoặc console", "must be json or console")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(
+                "log_level",
+                "phải là DEBUG, INFO, WARNING, ERROR hoặc CRITICAL",
+                "must be DEBUG, INFO, WARNING, ERROR or CRITICAL",
+            )
+        if self.metrics_refresh_seconds < 1:
+            raise ConfigError("metrics_refresh_seconds", "phải ít nhất 1", "must be at least 1")
+        if self.vdxp_max_clock_skew_seconds < 0:
+            raise ConfigError(
+                "vdxp_max_clock_skew_seconds", "không được âm (0 = tắt)", "must not be negative"
+            )
+        for key in ("drain_grace_seconds", "drain_timeout_seconds", "retention_interval_hours"):
+            if getattr(self, key) < 0:
+                raise ConfigError(key, "không được âm", "must not be negative")
+        if self.relay_lease_seconds < 1:
+            raise ConfigError("relay_lease_seconds", "phải ít nhất 1", "must be at least 1")
+        if self.retention_days < 1:
+            raise ConfigError("retention_days", "phải ít nhất 1", "must be at least 1")
         if self.production and not self.fsync:
             raise ConfigError(
                 "fsync",
@@ -158,6 +245,34 @@ class Settings:
             )
         if self.production:
             self._refuse_development_material()
+
+    def _check_uplink(self) -> None:
+        if not self.uplink_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                "uplink_url", "phải bắt đầu bằng http:// hoặc https://", "must be an http(s) URL"
+            )
+        if not (self.uplink_secret or self.uplink_secret_file):
+            raise ConfigError(
+                "uplink_secret",
+                "cần khóa bí mật của hệ thống trên trục trên (uplink_secret hoặc "
+                "uplink_secret_file)",
+                "the system's secret on the upstream axis is required (uplink_secret or "
+                "uplink_secret_file)",
+            )
+        for key in (
+            "uplink_poll_seconds",
+            "uplink_backoff_max_seconds",
+            "uplink_timeout_seconds",
+            "uplink_hold_seconds",
+        ):
+            if getattr(self, key) <= 0:
+                raise ConfigError(key, "phải lớn hơn 0", "must be greater than 0")
+        if self.uplink_concurrency < 1:
+            raise ConfigError("uplink_concurrency", "phải ít nhất 1", "must be at least 1")
+        if self.uplink_directory_sync_seconds < 0:
+            raise ConfigError(
+                "uplink_directory_sync_seconds", "không được âm", "must not be negative"
+            )
 
     def _refuse_development_material(self) -> None:
         if self.directory_file == DEMO_DIRECTORY:
@@ -211,6 +326,8 @@ def _convert(name: str, kind: object, value: Any) -> Any:
             return text in ("1", "true", "yes", "on")
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind in ("Path", "Path | None"):
             return None if value in (None, "") else Path(str(value))
         if kind == "tuple[Path, ...]":

@@ -31,6 +31,8 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
             "gateway/settings.py",
             "gateway/cli.py",
             "gateway/dirfile.py",
+            "adapters/sdk",
+            "adapters/dropfolder",
         ),
         ("lint-imports",),
     ],

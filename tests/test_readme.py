@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import adapters.amqp.errors
+import adapters.conformance.errors
+import adapters.vdxp.errors
+import adapters.webhook.errors  # noqa: F401
+import gateway.backup
+import gateway.service.admin.errors
 import gateway.service.hub
 import gateway.web.api
-import gateway.web.auth  # noqa: F401 - their refusals join the catalogue
+import gateway.web.auth
+import gateway.web.console.errors  # noqa: F401 - their refusals join the catalogue
 from edxml.errors import catalogue as edxml_catalogue
 from gateway.core.errors import catalogue as gateway_catalogue
 

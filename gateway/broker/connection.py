@@ -129,6 +129,22 @@ class Broker:
             await topo.bind_agency(self._channel, self._topology, routing_key)
         return self._topology.inbox(routing_key)
 
+    @property
+    def peers(self) -> Mapping[str, str]:
+        """Downlink peer name → the subtree key its queue is bound to (as declared)."""
+        return dict(self._peers)
+
+    async def bind_peer(self, name: str, subtree: str) -> str:
+        """Declare a downlink peer's queue bound to ``subtree`` (a new peer, or one whose top
+        agency changed); returns the queue name. Remembered first, as in :meth:`bind_agency`.
+        """
+        async with self._lock:
+            old = self._peers.get(name)
+            self._peers[name] = subtree
+            self._topology = self._topology.with_peer(name)
+            await topo.bind_peer(self._channel, self._topology, name, subtree, old)
+        return self._topology.peer(name)
+
     async def unbind_agency(self, routing_key: str) -> None:
         """Unbind a local agency's key (its queue stays to drain; see ``topology``)."""
         async with self._lock:

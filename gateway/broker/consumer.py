@@ -17,6 +17,7 @@ Invariant §3.2 (ack after effect) lives here and nowhere else; style.md §7. Fo
    AlreadyDone    nothing (a redelivery, §3.3)                 ack
    Retry          set_delivery_state(each transition)          copy to P.retry.<s>, confirm, ack
    DeadLetter     set_delivery_state(DEAD) (or the trace only) reject(requeue=False) -> P.dead
+   (deferred)     nothing: the effect's destination is down    nack(requeue=True), no attempt
    anything fails nothing, or part (each step is idempotent)   nack(requeue=True) after a pause
    ============== ============================================ =================================
 
@@ -30,11 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -47,13 +49,15 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from gateway.broker.errors import EffectFailed, PublishFailed, translate
+from gateway import logs
+from gateway.broker.errors import EffectDeferred, EffectFailed, PublishFailed, translate
 from gateway.broker.topology import Topology
 from gateway.core.deliver import (
     ACK_POLICY,
     DEFAULT_RETRY,
     ON_COMMIT_FAILURE,
     AlreadyDone,
+    DeadLetter,
     Decision,
     Failure,
     RecordDelivery,
@@ -64,6 +68,9 @@ from gateway.core.deliver import (
 from gateway.core.deliver import Ack as Settle
 from gateway.store.base import Delivery, Store
 from gateway.store.lifecycle import DeliveryState
+
+if TYPE_CHECKING:
+    from gateway.metrics import Metrics
 
 __all__ = ["EFFECT_CRASHED", "Consumer", "Effect", "Handover", "record_only"]
 
@@ -122,6 +129,7 @@ class Consumer:
         requeue_pause: float = 1.0,
         confirm_timeout: float = 10.0,
         clock: Callable[[], datetime] = _utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.channel = channel  # robust, publisher confirms on: the retry copy is confirmed
@@ -136,6 +144,7 @@ class Consumer:
         self.requeue_pause = requeue_pause
         self.confirm_timeout = confirm_timeout
         self.clock = clock
+        self.metrics = metrics  # the node's metrics (gateway/metrics.py); None counts nothing
         self.stats: Counter[str] = Counter()
         self._queue: AbstractQueue | None = None
         self._tag: ConsumerTag | None = None
@@ -187,6 +196,8 @@ class Consumer:
         """Decide, perform, commit, settle one message; returns how it was settled."""
         headers: dict[str, Any] = dict(message.headers or {})
         key = _delivery_id(headers)
+        # Every log line about this message names it (each message runs in its own task).
+        logs.bind(delivery_id=key, doc_id=_text(headers.get("doc_id")), queue=self.queue_name)
         # A redelivery can overtake the first copy's handler (its channel died after the
         # effect, before the ack). Waiting for that handler turns the copy into AlreadyDone
         # instead of a second effect (a second webhook POST): fewer duplicates, same outcome.
@@ -203,15 +214,34 @@ class Consumer:
             done.set()
 
     async def _handle(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> Settle:
+        started = time.perf_counter()
+        delivery: Delivery | None = None
+        committed: Decision | None = None
         try:
-            decision = await self._decide(message, headers)
+            delivery = await self._lookup(headers)
+            decision = await self._decide(message, headers, delivery)
             await self._commit(decision)
+            committed = decision
+            if isinstance(decision, DeadLetter):
+                log.warning("delivery dead-lettered: %s", decision.reason)
+            elif isinstance(decision, Retry):
+                log.info(
+                    "delivery attempt %d failed (%s); retry in %.0f s",
+                    decision.attempt,
+                    decision.error,
+                    decision.delay_seconds,
+                )
             settle = ACK_POLICY[type(decision)].ack
             if settle is Settle.DELAY:
                 assert isinstance(decision, Retry)
                 await self._delay(message, headers, decision)
         except asyncio.CancelledError:
             raise
+        except EffectDeferred as exc:
+            # The effect's destination is down and it already waited: back to the queue as it
+            # was, no attempt counted (errors.EffectDeferred).
+            log.debug("message %s on %s deferred: %s", message.message_id, self.queue_name, exc)
+            settle = Settle.REQUEUE
         except Exception as exc:
             # Nothing (or an idempotent part) was recorded: hand it back to the broker.
             log.warning("message %s on %s: %s; requeued", message.message_id, self.queue_name, exc)
@@ -219,10 +249,13 @@ class Consumer:
             await asyncio.sleep(self.requeue_pause)
         await self._settle(message, settle)
         self.stats[settle.value] += 1
+        if self.metrics is not None:
+            self.metrics.settled(committed, delivery, time.perf_counter() - started, self.clock())
         return settle
 
-    async def _decide(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> Decision:
-        delivery = await self._lookup(headers)
+    async def _decide(
+        self, message: AbstractIncomingMessage, headers: dict[str, Any], delivery: Delivery | None
+    ) -> Decision:
         now = self.clock()
         decision = decide(delivery, headers, node=self.node, now=now, policy=self.policy)
         if not isinstance(decision, RecordDelivery):
@@ -237,7 +270,7 @@ class Consumer:
         )
         try:
             await self.effect(handover)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, EffectDeferred):
             raise
         except EffectFailed as exc:
             failure = exc.failure
@@ -346,5 +379,11 @@ class Consumer:
 def _delivery_id(headers: Mapping[str, Any]) -> str | None:
     value = headers.get("delivery_id")
     if isinstance(value, bytes):  # AMQP long strings may arrive as bytes
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) and value else None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return value if isinstance(value, str) and value else None

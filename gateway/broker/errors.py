@@ -14,6 +14,8 @@ and English (style.md §6)::
     └── EffectFailed        <the effect's own code>   -    a consumer effect (webhook push, peer
                                                            hand-over) failed; ``retryable`` says
                                                            whether a retry may help
+    EffectDeferred          <the effect's own code>   -    the effect's destination is down: the
+                                                           message goes back untouched (uplink)
 
 :func:`translate` maps foreign exceptions, most specific class first (httpx
 ``map_httpcore_exceptions``); nothing else in ``gateway/broker`` inspects aio-pika or aiormq
@@ -34,6 +36,7 @@ from gateway.core.deliver import Failure
 __all__ = [
     "BrokerError",
     "BrokerUnavailable",
+    "EffectDeferred",
     "EffectFailed",
     "PublishFailed",
     "TopologyConflict",
@@ -98,6 +101,20 @@ class EffectFailed(Exception):
     @property
     def failure(self) -> Failure:
         return Failure(self.code, self.retryable)
+
+
+class EffectDeferred(Exception):
+    """Raised by a consumer effect that could not even be tried: its destination is down.
+
+    An upstream axis outage is nobody's failed attempt: the consumer puts the message back
+    in its queue untouched (``basic.nack(requeue=True)``, no attempt counted, no state
+    change), so a long outage leaves a backlog that drains afterwards instead of burning
+    retries into dead letters. The effect itself waits before raising (no hot loop).
+    """
+
+    def __init__(self, code: str, message: str = "") -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}" if message else code)
 
 
 def redact(url: str) -> str:

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
 from pamqp.commands import Basic
 
+from gateway import logs
 from gateway.broker.errors import translate
 from gateway.store.base import OutboxLag, OutboxRow, Store, TraceEvent
 from gateway.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from gateway.metrics import Metrics
 
 __all__ = ["Relay"]
 
@@ -54,6 +60,7 @@ class Relay:
         confirm_timeout: float = 10.0,
         lag_warning_seconds: float = 60.0,
         pipeline: int = 2,
+        metrics: Metrics | None = None,
     ) -> None:
         if lease_seconds <= confirm_timeout:
             # A lease shorter than the wait for a confirm lets another relay publish the same
@@ -74,6 +81,7 @@ class Relay:
         # when done in turn) overlap the publishing. Leases keep the batches disjoint.
         self.pipeline = max(1, pipeline)
         self.stats: Counter[str] = Counter()
+        self.metrics = metrics  # the node's metrics (gateway/metrics.py); None counts nothing
         self._wake = asyncio.Event()
         self._exchanges: dict[str, AbstractExchange] = {}
 
@@ -125,6 +133,7 @@ class Relay:
         rows = await self.store.claim_outbox(self.batch_size, self.node, self.lease_seconds)
         if not rows:
             return 0
+        started = time.perf_counter()
         results = await asyncio.gather(*(self._publish(row) for row in rows))
         done = [row for row, ok in zip(rows, results, strict=True) if ok]
         confirmed = [row.id for row in done]
@@ -134,6 +143,8 @@ class Relay:
             await self.store.mark_published(confirmed, [self._event(row) for row in done])
         self.stats["published"] += len(confirmed)
         self.stats["batches"] += 1
+        if self.metrics is not None:
+            self.metrics.observe("publish", time.perf_counter() - started)
         return len(rows)
 
     def _event(self, row: OutboxRow) -> TraceEvent:
@@ -152,6 +163,8 @@ class Relay:
         )
 
     async def _publish(self, row: OutboxRow) -> bool:
+        # Its own task (gather): the binding names this row's package in its log lines only.
+        logs.bind(delivery_id=row.delivery_id, doc_id=row.headers.get("doc_id"))
         message = aio_pika.Message(
             body=row.body,
             headers=dict(row.headers),

@@ -43,6 +43,7 @@ __all__ = [
     "QueueType",
     "Topology",
     "bind_agency",
+    "bind_peer",
     "declare",
     "delay_label",
     "unbind_agency",
@@ -76,6 +77,9 @@ class Topology:
 
     def peer(self, name: str) -> str:
         return f"{self.prefix}.peer.{name}"
+
+    def with_peer(self, name: str) -> Topology:
+        return replace(self, peers={**self.peers, name: self.peer(name)})
 
     def with_inbox(self, routing_key: str) -> Topology:
         return replace(self, inboxes={**self.inboxes, routing_key: self.inbox(routing_key)})
@@ -200,6 +204,28 @@ async def bind_agency(channel: AbstractChannel, topology: Topology, routing_key:
     except Exception as exc:
         raise translate(exc) from exc
     return topology.with_inbox(routing_key)
+
+
+async def bind_peer(
+    channel: AbstractChannel,
+    topology: Topology,
+    name: str,
+    subtree: str,
+    old_subtree: str | None = None,
+) -> Topology:
+    """A downlink peer joined, or its subtree moved (directory change): declare its queue and
+    bind ``subtree``; a different ``old_subtree`` is unbound, its queued messages stay."""
+    queue = topology.peer(name)
+    try:
+        amqp = await channel.get_underlay_channel()
+        args = _queue_arguments(topology.queue_type, topology.dead)
+        await _queue(amqp, queue, args, (topology.route, f"{subtree}.#"), (topology.route, subtree))
+        if old_subtree is not None and old_subtree != subtree:
+            for key in (f"{old_subtree}.#", old_subtree):
+                await amqp.queue_unbind(queue=queue, exchange=topology.route, routing_key=key)
+    except Exception as exc:
+        raise translate(exc) from exc
+    return topology.with_peer(name)
 
 
 async def unbind_agency(channel: AbstractChannel, topology: Topology, routing_key: str) -> Topology:

@@ -68,11 +68,16 @@ def acknowledge(
     reason: str | None = None,
     node: str,
     now: datetime,
+    peers: Collection[str] = (),
 ) -> Acknowledgement | Rejected:
-    """Check that ``system_id`` (registered for ``agencies``) may answer, and how."""
+    """Check that ``system_id`` (registered for ``agencies``) may answer, and how.
+
+    ``peers`` are the downlink hubs the system stands for (``Hub.peers_of``): their copies
+    (route ``downlink``) are acknowledged by that hub when it has taken them.
+    """
     target = DeliveryState.DONE if ok else DeliveryState.FAILED
     try:
-        delivery = _check(delivery, delivery_id, system_id, agencies, target)
+        delivery = _check(delivery, delivery_id, system_id, agencies, target, peers)
     except GatewayError as error:
         doc_id = delivery.doc_id if delivery is not None else None
         detail = {**rejection_detail(error), "delivery_id": delivery_id, "system_id": system_id}
@@ -105,12 +110,15 @@ def _check(
     system_id: str,
     agencies: Collection[str],
     target: DeliveryState,
+    peers: Collection[str] = (),
 ) -> Delivery:
     if delivery is None:
         raise NotFound(NOT_FOUND, delivery_id=delivery_id)
     mine = {canonical_id(a) for a in agencies}
-    # Only local deliveries are anyone's inbox; a peer's copy is acknowledged by the peer hub.
-    if delivery.route != "local" or canonical_id(delivery.recipient) not in mine:
+    # Local deliveries are their agencies' inbox; a peer's copy is the peer hub's to answer.
+    local = delivery.route == "local" and canonical_id(delivery.recipient) in mine
+    peer = delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
+    if not (local or peer):
         # Answered like a missing item, as fetch does (ids are not an oracle); the trace keeps
         # the real reason for the administrator.
         raise NotFound(

@@ -92,6 +92,23 @@ class Directory:
         ]
         return Directory(keep, self._aliases)
 
+    def downlink_peer(self, organ_id: str) -> str | None:
+        """The downlink peer hub that hosts ``organ_id``, or ``None``.
+
+        The agency's own entry decides when it has one (a peer's agency, or local, or
+        uplink); an agency this hub does not list belongs to the peer hosting its nearest
+        listed ancestor, which is what the peer's ``<subtree>.#`` binding does with its mail.
+        """
+        agency = self.resolve(organ_id)
+        if agency is not None:
+            return agency.peer if agency.host == "downlink" else None
+        organ = organ_or_none(self.canonical(organ_id))
+        for ancestor in organ.ancestors() if organ is not None else ():
+            above = self.resolve(ancestor.canonical)
+            if above is not None:
+                return above.peer if above.host == "downlink" else None
+        return None
+
     def _under_downlink(self, key: str) -> bool:
         organ = organ_or_none(key)
         for ancestor in organ.ancestors() if organ is not None else ():

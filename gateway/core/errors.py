@@ -97,7 +97,18 @@ def define(code: str, vi: str, en: str) -> Reason:
 
 def catalogue() -> list[Reason]:
     """Every core code, sorted (for the README); imports the stages that define codes."""
-    from gateway.core import acknowledge, deliver, receive, route, sign, vdxp, verify  # noqa: F401
+    import gateway.core.archive  # retention's codes, ops.retention.*
+    import gateway.core.drain  # noqa: F401 - ops.drain.*
+    from gateway.core import (  # noqa: F401
+        acknowledge,
+        deliver,
+        receive,
+        route,
+        sign,
+        vdxp,
+        vdxp_door,
+        verify,
+    )
 
     return sorted(_CATALOGUE.values(), key=lambda r: r.code)
 

@@ -33,10 +33,17 @@ def process(submission: Submission, ctx: Context) -> Accepted | Rejected:
         sealed = sign.seal(received, ctx, trail)
         routing = route.route(received, sealed, submission, ctx, trail)
     except GatewayError as error:
-        return Rejected(error=error.problem(), trace=trail.events, doc_id=trail.doc_id)
+        return Rejected(
+            error=error.problem(), trace=trail.events, doc_id=trail.doc_id, timings=trail.timings
+        )
     return Accepted(
         message=receive.message(
-            received, doc_id=trail.doc_id, blob_key=sealed.blob_key, submission=submission, ctx=ctx
+            received,
+            doc_id=trail.doc_id,
+            blob_key=sealed.blob_key,
+            submission=submission,
+            ctx=ctx,
+            signature=verify.verdict(signatures),
         ),
         sealed=sealed.data,
         deliveries=routing.deliveries,
@@ -45,4 +52,5 @@ def process(submission: Submission, ctx: Context) -> Accepted | Rejected:
         status=receive.status_event(received, doc_id=trail.doc_id, ctx=ctx),
         original=receive.original(received, ctx),
         warnings=report.warnings + signatures.findings,
+        timings=trail.timings,
     )

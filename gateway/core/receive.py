@@ -136,11 +136,23 @@ def _sha256(submission: Submission) -> str:
 
 
 def _authorise(package: Package, submission: Submission, ctx: Context) -> str:
-    """An agency sends only as itself or the agencies its system is registered for (§5)."""
+    """An agency sends only as itself or the agencies its system is registered for (§5).
+
+    A peer hub speaks for more agencies than it lists: a downlink hub for its whole subtree
+    (``Directory.downlink_peer``), the upstream axis for any agency it delivers from (it
+    authenticated its own systems, edxml.md §4.1; loops are caught by the TraceHeader check).
+    """
     raw = package.from_.organ_id
     sender = ctx.directory.canonical(raw)
+    if submission.origin == "uplink" and organ_or_none(raw) is not None:
+        return sender
     allowed = {ctx.directory.canonical(s) for s in submission.senders}
-    if sender not in allowed:
+    below_peer = (
+        submission.origin == "downlink"
+        and submission.peer is not None
+        and ctx.directory.downlink_peer(sender) == submission.peer
+    )
+    if sender not in allowed and not below_peer:
         shown = sender if organ_or_none(raw) is not None else repr(raw[:48])
         system, trace = submission.system_id, {"sender": shown}
         raise NotAuthorized(SENDER_NOT_REGISTERED, sender=shown, system=system, trace=trace)
@@ -173,12 +185,22 @@ def dedup_key(received: Received, ctx: Context) -> str:
 
 
 def message(
-    received: Received, *, doc_id: str, blob_key: str, submission: Submission, ctx: Context
+    received: Received,
+    *,
+    doc_id: str,
+    blob_key: str,
+    submission: Submission,
+    ctx: Context,
+    signature: str | None = None,
 ) -> Message:
-    """The message row. A status has no DocumentId: it stores ``ResponseFor/DocumentId``."""
+    """The message row. A status has no DocumentId: it stores ``ResponseFor/DocumentId``.
+
+    ``signature`` is the verify stage's verdict on the sender's signature (``verify.verdict``).
+    """
     package = received.package
     business_type: int | None = None
     status_code = subject = code_notation = None
+    due_date = None
     response_for: ResponseFor | None
     if isinstance(package, StatusPackage):
         response_for = package.response_for
@@ -190,6 +212,7 @@ def message(
         document_id = package.document_id
         business_type = int(package.business_type)
         subject, code_notation = package.subject, str(package.code)
+        due_date = package.due_date
     organ = response_for.organ_id if response_for is not None else None
     return Message(
         doc_id=doc_id,
@@ -208,6 +231,8 @@ def message(
         subject=subject,
         code_notation=code_notation,
         system_id=submission.system_id,
+        due_date=due_date,
+        signature=signature,
     )
 
 

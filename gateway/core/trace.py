@@ -36,6 +36,7 @@ core reads no clock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -116,17 +117,23 @@ class Trail:
     (through :func:`gateway.core.errors.from_edxml`, the only caller).
     """
 
-    __slots__ = ("_events", "at", "doc_id", "node")
+    __slots__ = ("_events", "_timings", "at", "doc_id", "node")
 
     def __init__(self, node: str, doc_id: str, at: datetime) -> None:
         self.node = node
         self.doc_id = doc_id
         self.at = at
         self._events: list[TraceEvent] = []
+        self._timings: list[tuple[str, float]] = []
 
     @property
     def events(self) -> tuple[TraceEvent, ...]:
         return tuple(self._events)
+
+    @property
+    def timings(self) -> tuple[tuple[str, float], ...]:
+        """(stage, seconds) of every stage run so far, for the node's latency metrics."""
+        return tuple(self._timings)
 
     def record(self, stage: str, outcome: str, **detail: Any) -> None:
         self._events.append(event(self.node, stage, outcome, self.doc_id, self.at, **detail))
@@ -135,8 +142,11 @@ class Trail:
     def stage(self, name: str, **context: Any) -> Iterator[None]:
         """Run one stage: a GatewayError (or a translated EdxmlError) is traced and re-raised.
 
-        ``context`` (identifiers, sizes, hashes) goes into the rejection event.
+        ``context`` (identifiers, sizes, hashes) goes into the rejection event. The stage's
+        duration is kept in :attr:`timings` (a monotonic counter, for metrics only: it never
+        enters an event or a decision, so the trace stays a function of ``ctx.now``).
         """
+        started = time.perf_counter()
         try:
             yield
         except EdxmlError as exc:
@@ -146,3 +156,5 @@ class Trail:
         except GatewayError as error:
             self.record(name, REJECTED, **{**context, **rejection_detail(error)})
             raise
+        finally:
+            self._timings.append((name, time.perf_counter() - started))

@@ -156,6 +156,8 @@ class Accepted:
     original: OriginalRef | None = None
     #: Validation warnings and signature findings, for the response to the sender.
     warnings: tuple[Issue, ...] = ()
+    #: (stage, seconds) of each core stage (``Trail.timings``), for the node's metrics.
+    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def doc_id(self) -> str:
@@ -172,3 +174,5 @@ class Rejected:
     error: Problem
     trace: tuple[TraceEvent, ...]
     doc_id: str | None = None
+    #: (stage, seconds) of each core stage run before the refusal, for the node's metrics.
+    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False, repr=False)

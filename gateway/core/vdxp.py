@@ -26,10 +26,12 @@ small, stable table (:func:`failure`)::
 
     "0"   success
     "-1"  anything else, including our own faults (the caller may retry later)
-    "-2"  authentication failed: vdxp.* (but hash_file_mismatch), auth.*, other 401
-    "-3"  not allowed (403: sender not registered for the system, not your inbox)
-    "-4"  not found (404)
-    "-5"  package refused: edxml.*, vdxp.hash_file_mismatch, other 400/413/422
+    "-2"  authentication failed: vdxp.* (but those below), auth.*, other 401
+    "-3"  not allowed (403: sender not registered for the system, not your inbox;
+          vdxp.agency_hosted_elsewhere, vdxp.agency_merged, vdxp.agency_taken)
+    "-4"  not found (404, vdxp.agency_not_registered)
+    "-5"  package refused: edxml.*, vdxp.hash_file_mismatch, vdxp.bad_parameter,
+          other 400/413/422
     "-6"  conflict (409: acknowledged before, not delivered yet)
     "-7"  unroutable: route.*, receive.loop_detected
 
@@ -428,7 +430,16 @@ def fail(code: str, desc: str, **fields: object) -> dict[str, object]:
     return _answer("FAIL", code, desc, fields)
 
 
-_BY_CODE = {"receive.loop_detected": "-7", HASH_FILE_MISMATCH.code: "-5"}
+_BY_CODE = {
+    "receive.loop_detected": "-7",
+    HASH_FILE_MISMATCH.code: "-5",
+    # The door's refusals that are not about authentication (gateway/core/vdxp_door.py).
+    "vdxp.bad_parameter": "-5",
+    "vdxp.agency_hosted_elsewhere": "-3",
+    "vdxp.agency_merged": "-3",
+    "vdxp.agency_taken": "-3",
+    "vdxp.agency_not_registered": "-4",
+}
 _BY_STAGE = {"vdxp": "-2", "auth": "-2", "edxml": "-5", "route": "-7"}
 _BY_STATUS = {400: "-5", 401: "-2", 403: "-3", 404: "-4", 409: "-6", 413: "-5", 422: "-5"}
 

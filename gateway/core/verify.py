@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 
 from edxml.errors import Issue, Severity
-from edxml.signature import SignaturePolicy, VerificationResult, verify_package
+from edxml.signature import SignatureKind, SignaturePolicy, VerificationResult, verify_package
 from gateway.core.directory import organ_or_none
 from gateway.core.errors import NotAuthorized, Reason, define
 from gateway.core.receive import Received
 from gateway.core.trace import OK, VERIFY, Trail
 from gateway.core.values import Context, Submission
 
-__all__ = ["SIGNED_BY_HUB", "SIGNER_MISMATCH", "SIGNER_UNKNOWN", "verify"]
+__all__ = ["SIGNED_BY_HUB", "SIGNER_MISMATCH", "SIGNER_UNKNOWN", "VERDICTS", "verdict", "verify"]
 
 SIGNER_MISMATCH = define(
     "verify.signer_mismatch",
@@ -74,6 +74,30 @@ def verify(
             findings=[issue.code for issue in findings],
         )
     return result
+
+
+#: What :func:`verdict` says of a sender's signature (the ``messages.signature`` column).
+VERDICTS = ("verified", "unattributed", "unverified", "placeholder", "absent", "unchecked")
+
+
+def verdict(result: VerificationResult) -> str:
+    """The hub's one-word verdict on the sender's signature, kept with the message.
+
+    ``verified``: a valid signature whose certificate names the sending agency (a legally
+    valid electronic document without paper, Nghị định 30/2020); ``unattributed``: valid, but
+    the certificate names no organ id or only a hub sealed it; ``unverified``: a real XMLDSig
+    signature lenient accepted without verifying (unsupported profile); ``placeholder``: only
+    placeholder or empty signatures; ``absent``: none; ``unchecked``: policy ``off``.
+    """
+    if result.policy is SignaturePolicy.OFF:
+        return "unchecked"
+    if result.sender is not None:
+        borrowed = {SIGNED_BY_HUB.code, SIGNER_UNKNOWN.code}
+        return "unattributed" if any(f.code in borrowed for f in result.findings) else "verified"
+    kinds = {r.kind for r in result.reports}
+    if SignatureKind.XMLDSIG in kinds:
+        return "unverified"
+    return "placeholder" if kinds else "absent"
 
 
 def _signer_findings(

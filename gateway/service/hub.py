@@ -16,19 +16,23 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edxml.errors import Issue
 from edxml.signature import SignaturePolicy
 from edxml.validate import Mode, Policy
+from gateway import logs
 from gateway.blobs import BlobStore
 from gateway.core import acknowledge as ack_stage
+from gateway.core.archive import PURGED, PackageArchived
 from gateway.core.directory import Directory, canonical_id
+from gateway.core.drain import DRAINING
 from gateway.core.errors import GatewayError, NotAuthorized, NotFound, Problem, define
 from gateway.core.keys import Keys
 from gateway.core.receipt import receipt_payload, sign_receipt
@@ -49,6 +53,9 @@ from gateway.store.base import (
     TraceEvent,
 )
 from gateway.store.lifecycle import DeliveryState
+
+if TYPE_CHECKING:
+    from gateway.metrics import Metrics
 
 __all__ = [
     "DOCUMENT_NOT_FOUND",
@@ -186,6 +193,12 @@ class Hub:
     #: Called after every commit that wrote outbox rows (the relay's ``notify``).
     on_commit: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: The node's metrics (``gateway/metrics.py``); None counts nothing (tests, tools).
+    metrics: Metrics | None = None
+    #: False while the node drains (``gateway/ops/drain.py``): new submissions are refused
+    #: with 503 ops.drain.draining, so the sender (or the load balancer) goes to another node;
+    #: inbox reads, fetches and acknowledgements go on.
+    accepting: bool = True
     _compact: Directory | None = None
 
     # -- directory ------------------------------------------------------------------------------
@@ -211,6 +224,20 @@ class Hub:
             uplink_peer=self.uplink_peer,
         )
 
+    def peers_of(self, system: System) -> tuple[str, ...]:
+        """The downlink hubs ``system`` stands for: the peers of its registered agencies.
+
+        A hub below this one connects as a system registered for its top agency, which the
+        directory lists with host ``downlink`` and the peer's name (architecture §4): it sends
+        for that peer's whole subtree and reads the copies routed to the peer (its inbox).
+        """
+        peers: set[str] = set()
+        for organ in system.agencies:
+            agency = self.directory.resolve(organ)
+            if agency is not None and agency.host == "downlink" and agency.peer:
+                peers.add(agency.peer)
+        return tuple(sorted(peers))
+
     # -- submit ---------------------------------------------------------------------------------
     def submission(
         self,
@@ -222,7 +249,13 @@ class Hub:
         origin: Origin = "agency",
         peer: str | None = None,
     ) -> Submission:
-        """The system's policy applied to one package (architecture.md §5, per system)."""
+        """The system's policy applied to one package (architecture.md §5, per system).
+
+        A downlink hub's system submits as that peer (``origin="downlink"``): it may send for
+        its subtree, and nothing is routed back down to it.
+        """
+        if origin == "agency" and (peers := self.peers_of(system)):
+            origin, peer = "downlink", peers[0]
         return Submission(
             system_id=system.system_id,
             senders=frozenset(canonical_id(a) for a in system.agencies),
@@ -238,20 +271,41 @@ class Hub:
 
     async def submit(self, submission: Submission) -> Receipt:
         """Process, commit, answer (module doc). Raises :class:`Refused`."""
+        if not self.accepting:
+            problem = GatewayError(DRAINING, node=self.node).problem()
+            raise Refused(dataclasses.replace(problem, http_status=503, retryable=True))
+        started = time.perf_counter()
         ctx = self.context()
         outcome = await self._run(submission, ctx)
+        worked = time.perf_counter()
         result = outcome.result
         if isinstance(result, Rejected):
             await self.store.append_trace(result.trace)
+            if self.metrics is not None:
+                self.metrics.submitted(outcome, started, worked, trace=result.trace)
             raise Refused(result.error, result.doc_id)
+        # Every log line from here on (this request or this hand-over) names the package.
+        logs.bind(doc_id=result.doc_id, document_id=result.message.document_id)
         accepted, extra = await self._correlate(result, ctx)
+        trace = (*accepted.trace, *extra)
         commit = await self.store.accept(
             accepted.message,
             accepted.deliveries,
             accepted.outbox,
-            (*accepted.trace, *extra),
+            trace,
             status=accepted.status,
         )
+        if self.metrics is not None:
+            self.metrics.submitted(
+                outcome,
+                started,
+                worked,
+                committed=time.perf_counter(),
+                created=commit.created,
+                trace=trace if commit.created else (),
+                kind=accepted.message.kind,
+                status=accepted.status.code if accepted.status is not None else None,
+            )
         message = accepted.message
         signed = outcome.receipt
         if not commit.created:
@@ -291,6 +345,8 @@ class Hub:
             try:
                 return await self.executor.run(worker.run, submission, ctx, root, self.fsync)
             except WorkerCrashed as exc:
+                if self.metrics is not None:
+                    self.metrics.rejected("worker", WORKER_CRASHED.code)
                 problem = dataclasses.replace(
                     GatewayError(WORKER_CRASHED, reason=str(exc)).problem(),
                     http_status=503,
@@ -395,19 +451,22 @@ class Hub:
                 raise Refused.of(
                     NotAuthorized(INBOX_NOT_REGISTERED, system=system.system_id, organ=organ)
                 )
+        # A downlink hub's inbox is also every copy routed to it (its whole subtree).
+        peers = () if organs else self.peers_of(system)
         return await self.store.list_inbox(
-            wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor
+            wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor, peers=peers
         )
 
     async def fetch(self, system: System, delivery_id: str) -> tuple[Delivery, Message, Path]:
         """One inbox item and the path of its sealed package, if it is in this system's inbox."""
         delivery = await self.store.get_delivery(delivery_id)
+        if delivery is not None:
+            logs.bind(doc_id=delivery.doc_id, delivery_id=delivery_id)
         mine = {canonical_id(a) for a in system.agencies}
         visible = (DeliveryState.DELIVERED, DeliveryState.DONE, DeliveryState.FAILED)
         if (
             delivery is None
-            or delivery.route != "local"
-            or canonical_id(delivery.recipient) not in mine
+            or not _addressed_to(delivery, mine, self.peers_of(system))
             or delivery.state not in visible
         ):
             # Same answer for "does not exist" and "not yours": ids are not an oracle.
@@ -417,7 +476,19 @@ class Hub:
         message = await self.store.get_message(delivery.doc_id)
         if message is None:  # a delivery without its message breaks a foreign key
             raise RuntimeError(f"delivery {delivery_id} has no message {delivery.doc_id}")
-        return delivery, message, self.blobs.path(message.blob_key)
+        path = self.blobs.path(message.blob_key)
+        if not path.is_file() and (archived := await self.store.archive_of(message.doc_id)):
+            # Retention moved the package to an archive (gateway/ops/retention.py): a clear
+            # 410 for the system, not a missing file.
+            raise Refused.of(
+                PackageArchived(
+                    PURGED,
+                    doc_id=message.doc_id,
+                    archive=archived.name,
+                    at=archived.created_at.date().isoformat(),
+                )
+            )
+        return delivery, message, path
 
     async def acknowledge(
         self, system: System, delivery_id: str, *, ok: bool, reason: str | None = None
@@ -433,13 +504,19 @@ class Hub:
             reason=reason,
             node=self.node,
             now=self.clock(),
+            peers=self.peers_of(system),
         )
         if isinstance(answer, Rejected):
             await self.store.append_trace(answer.trace)
+            if self.metrics is not None:
+                self.metrics.traced(answer.trace)
             raise Refused(answer.error, answer.doc_id)
-        await self.store.acknowledge(
+        logs.bind(doc_id=delivery.doc_id if delivery else None, delivery_id=delivery_id)
+        changed = await self.store.acknowledge(
             answer.delivery_id, answer.recipient, answer.ok, answer.reason, answer.trace
         )
+        if changed and self.metrics is not None:
+            self.metrics.traced(answer.trace)
         updated = await self.store.get_delivery(delivery_id)
         assert updated is not None
         return updated
@@ -453,7 +530,9 @@ class Hub:
         """
         message = await self.store.get_message(doc_id)
         deliveries = await self.store.list_deliveries(doc_id=doc_id) if message else []
-        if message is None or (system is not None and not _involved(system, message, deliveries)):
+        if message is None or (
+            system is not None and not _involved(system, message, deliveries, self.peers_of(system))
+        ):
             raise Refused.of(
                 NotFound(
                     DOCUMENT_NOT_FOUND,
@@ -479,11 +558,23 @@ class Hub:
         )
 
 
-def _involved(system: System, message: Message, deliveries: list[Delivery]) -> bool:
+def _involved(
+    system: System, message: Message, deliveries: list[Delivery], peers: Collection[str] = ()
+) -> bool:
     mine = {canonical_id(a) for a in system.agencies}
     if message.system_id == system.system_id or canonical_id(message.sender) in mine:
         return True
-    return any(canonical_id(d.recipient) in mine for d in deliveries)
+    return any(
+        canonical_id(d.recipient) in mine or (d.route == "downlink" and d.peer in peers)
+        for d in deliveries
+    )
+
+
+def _addressed_to(delivery: Delivery, mine: Collection[str], peers: Collection[str]) -> bool:
+    """A local copy for one of ``mine``, or a copy routed to one of the downlink ``peers``."""
+    if delivery.route == "local":
+        return canonical_id(delivery.recipient) in mine
+    return delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
 
 
 def _mode(value: str | None, default: Mode) -> Mode:

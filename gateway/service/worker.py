@@ -39,17 +39,23 @@ class Outcome:
     receipt: dict[str, Any] | None
     cpu_seconds: float  # CPU time of the worker for this package (for the benchmark)
     worker_pid: int
+    #: (stage, wall seconds): the core's stages, then ``blob`` and ``receipt`` (metrics).
+    timings: tuple[tuple[str, float], ...] = ()
 
 
 def run(submission: Submission, ctx: Context, blob_root: str, fsync: bool = True) -> Outcome:
     started = time.process_time()
     result = process(submission, ctx)
     receipt = None
+    timings = result.timings
     if isinstance(result, Accepted):
+        t0 = time.perf_counter()
         BlobStore(Path(blob_root), fsync=fsync).put(result.message.blob_key, result.sealed)
+        t1 = time.perf_counter()
         payload = receipt_payload(
             result.message, hub=ctx.hub_organ_id, node=ctx.node, doc_id=result.doc_id
         )
         receipt = sign_receipt(payload, ctx.signing_key)
+        timings += (("blob", t1 - t0), ("receipt", time.perf_counter() - t1))
         result = dataclasses.replace(result, sealed=b"")
-    return Outcome(result, receipt, time.process_time() - started, os.getpid())
+    return Outcome(result, receipt, time.process_time() - started, os.getpid(), timings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from gateway.store._engine import Clock
+from gateway.store.admins import Admin, AdminSession, Role
 from gateway.store.base import (
     AcceptResult,
     Agency,
@@ -38,6 +39,7 @@ from gateway.store.base import (
     TraceEvent,
     TraceRow,
     VerifyResult,
+    WebhookEndpoint,
 )
 from gateway.store.errors import (
     BadCursor,
@@ -50,9 +52,12 @@ from gateway.store.errors import (
     StoreUnavailable,
 )
 from gateway.store.lifecycle import DeliveryState
+from gateway.store.search import SearchHit, SearchPage, SearchQuery
 
 __all__ = [
     "AcceptResult",
+    "Admin",
+    "AdminSession",
     "Agency",
     "AgencyState",
     "BadCursor",
@@ -70,7 +75,11 @@ __all__ = [
     "OutboxLag",
     "OutboxRow",
     "ProgressRow",
+    "Role",
     "Route",
+    "SearchHit",
+    "SearchPage",
+    "SearchQuery",
     "StatusEvent",
     "Store",
     "StoreBusy",
@@ -83,6 +92,7 @@ __all__ = [
     "TraceEvent",
     "TraceRow",
     "VerifyResult",
+    "WebhookEndpoint",
     "open_store",
     "sqlite_path",
 ]

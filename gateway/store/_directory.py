@@ -24,7 +24,7 @@ _AGENCY_SQL = ", ".join(_AGENCY_COLS)
 _AGENCY_A = ", ".join(f"a.{c}" for c in _AGENCY_COLS)
 _SYSTEM_COLS = (
     "system_id", "name", "token_sha256", "cert_sha256", "secret", "signature_policy",
-    "validation_mode", "revoked", "created_at",
+    "validation_mode", "revoked", "created_at", "cert_expires_at",
 )  # fmt: skip
 _SYSTEM_SQL = ", ".join(_SYSTEM_COLS)
 
@@ -155,13 +155,16 @@ class DirectoryQueries(SqlBase):
         async with self._db.write() as tx:
             # created_at is not in the UPDATE list: it stays the first registration's.
             await tx.execute(
-                f"INSERT INTO systems ({_SYSTEM_SQL}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                f"INSERT INTO systems ({_SYSTEM_SQL})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 " ON CONFLICT (system_id) DO UPDATE SET name = excluded.name,"
                 " token_sha256 = excluded.token_sha256, cert_sha256 = excluded.cert_sha256,"
                 " secret = excluded.secret, signature_policy = excluded.signature_policy,"
-                " validation_mode = excluded.validation_mode, revoked = excluded.revoked",
+                " validation_mode = excluded.validation_mode, revoked = excluded.revoked,"
+                " cert_expires_at = excluded.cert_expires_at",
                 s.system_id, s.name, s.token_sha256, s.cert_sha256, s.secret,
                 s.signature_policy, s.validation_mode, s.revoked, self._now(),
+                None if s.cert_expires_at is None else _codec.utc(s.cert_expires_at),
             )  # fmt: skip
             await self._replace_agencies(tx, s.system_id, s.agencies)
             await self._append(tx, trace)
@@ -254,4 +257,5 @@ def _system(r: Row, agencies: tuple[str, ...]) -> System:
         revoked=bool(r["revoked"]),
         agencies=agencies,
         created_at=_codec.utc(r["created_at"]),
+        cert_expires_at=None if r["cert_expires_at"] is None else _codec.utc(r["cert_expires_at"]),
     )

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from gateway.store import _codec, lifecycle, progress
@@ -30,6 +30,7 @@ from gateway.store.base import (
 )
 from gateway.store.errors import BadCursor, StoreBusy, StoreNotFound
 from gateway.store.lifecycle import DeliveryState
+from gateway.store.search import SEARCH_COLUMNS, search_columns
 
 __all__ = ["ExchangeQueries"]
 
@@ -39,7 +40,8 @@ _MAX_PAGE = 1000
 _MSG_COLS = (
     "doc_id", "kind", "sender", "document_id", "business_type", "status_code",
     "response_for_document_id", "response_for_organ_id", "subject", "code_notation",
-    "system_id", "received_at", "sha256", "size", "blob_key", "dedup_key",
+    "system_id", "received_at", "sha256", "size", "blob_key", "dedup_key", "due_date",
+    "signature",
 )  # fmt: skip
 _DLV_COLS = (
     "delivery_id", "doc_id", "recipient", "route", "peer", "state", "attempts", "last_error",
@@ -101,12 +103,14 @@ class ExchangeQueries(SqlBase):
             # ON CONFLICT on the dedup key only: a clash on doc_id or a delivery_id is a real
             # conflict (store.conflict), not a re-sent package.
             inserted = await tx.fetchrow(
-                f"INSERT INTO messages ({_cols(_MSG_COLS)}) VALUES ({_params(len(_MSG_COLS))})"
+                f"INSERT INTO messages ({_cols(_MSG_COLS + SEARCH_COLUMNS)})"
+                f" VALUES ({_params(len(_MSG_COLS + SEARCH_COLUMNS))})"
                 " ON CONFLICT (dedup_key) DO NOTHING RETURNING doc_id",
                 m.doc_id, m.kind, m.sender, m.document_id, m.business_type, m.status_code,
                 m.response_for_document_id, m.response_for_organ_id, m.subject,
                 m.code_notation, m.system_id, _codec.utc(m.received_at), m.sha256, m.size,
-                m.blob_key, m.dedup_key,
+                m.blob_key, m.dedup_key, _iso_date(m.due_date), m.signature,
+                *search_columns(m),  # the admin console's folded search columns (migration 2)
             )  # fmt: skip
             if inserted is None:
                 # PostgreSQL: ON CONFLICT waited for the other transaction to commit, and this
@@ -345,13 +349,24 @@ class ExchangeQueries(SqlBase):
         kind: Kind | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        peers: Sequence[str] = (),
     ) -> InboxPage:
-        if not recipient_ids or (state is not None and state not in lifecycle.INBOX_STATES):
+        if not (recipient_ids or peers) or (
+            state is not None and state not in lifecycle.INBOX_STATES
+        ):
             return InboxPage(items=[], next_cursor=None)
         limit = _clamp(limit)
         w = _Where()
-        w.add("d.recipient " + self._d.in_list("{}"), list(recipient_ids))
-        w.add("d.route = 'local'")
+        # A recipient's local copies, and every copy routed to one of ``peers`` (downlink).
+        mine: list[str] = []
+        values: list[list[str]] = []
+        if recipient_ids:
+            mine.append("(d.route = 'local' AND d.recipient " + self._d.in_list("{}") + ")")
+            values.append(list(recipient_ids))
+        if peers:
+            mine.append("(d.route = 'downlink' AND d.peer " + self._d.in_list("{}") + ")")
+            values.append(list(peers))
+        w.add("(" + " OR ".join(mine) + ")", *values)
         if state is None:
             w.add(
                 "d.state " + self._d.in_list("{}"), sorted(s.value for s in lifecycle.INBOX_STATES)
@@ -510,7 +525,14 @@ def _message(r: Row, p: str = "") -> Message:
         size=int(r[p + "size"]),
         blob_key=r[p + "blob_key"],
         dedup_key=r[p + "dedup_key"],
+        due_date=None if r[p + "due_date"] is None else date.fromisoformat(r[p + "due_date"]),
+        signature=r[p + "signature"],
     )
+
+
+def _iso_date(value: date | None) -> str | None:
+    # ISO text in both dialects (migration 5), so shared queries compare it alike.
+    return None if value is None else value.isoformat()
 
 
 def _delivery(r: Row, p: str = "") -> Delivery:

@@ -19,16 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
+from gateway.store.admins import Admin, AdminSession, Role
 from gateway.store.lifecycle import DeliveryState
+from gateway.store.search import SearchPage, SearchQuery
 
 __all__ = [
     "AcceptResult",
     "Agency",
+    "AgencyNode",
     "AgencyState",
+    "ArchiveRecord",
+    "DailyCount",
     "Delivery",
+    "DeliveryReport",
+    "ElectronicCount",
     "Host",
     "InboxItem",
     "InboxPage",
@@ -38,7 +45,12 @@ __all__ = [
     "NewOutbox",
     "OutboxLag",
     "OutboxRow",
+    "OverdueItem",
+    "ProcessingTimes",
     "ProgressRow",
+    "Purge",
+    "ReportStatus",
+    "RetentionHead",
     "Route",
     "StatusEvent",
     "Store",
@@ -46,12 +58,15 @@ __all__ = [
     "TraceEvent",
     "TraceRow",
     "VerifyResult",
+    "WebhookEndpoint",
 ]
 
 Kind = Literal["edoc", "status"]
 Route = Literal["local", "downlink", "uplink"]
 Host = Literal["local", "downlink", "uplink"]
 AgencyState = Literal["active", "locked", "merged"]
+#: A receiving system's report on an item it has not finished with (VDXP updateStatus).
+ReportStatus = Literal["processing", "fail"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +91,10 @@ class Message:
     subject: str | None = None
     code_notation: str | None = None
     system_id: str | None = None  # the agency system that submitted it
+    due_date: date | None = None  # edXML DueDate (hạn xử lý) of an edoc, if it has one
+    #: The hub's verdict on the sender's signature (``gateway.core.verify.verdict``); None for
+    #: messages accepted before it was recorded (migration 5).
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +240,46 @@ class VerifyResult:
     reason: str | None = None
 
 
+# -- retention (gateway/store/_retention.py, gateway/ops/retention.py) ------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveRecord:
+    """One archive file of the trace and purged packages, as the store registers it."""
+
+    number: int  # 1, 2, ...: each archive names the SHA-256 of number - 1
+    name: str  # file name in ``archive_dir``
+    sha256: str  # of the whole file
+    first_seq: int
+    last_seq: int  # last trace entry in it; equals first_seq - 1 when it holds no entries
+    last_hash: str  # hash of that entry: where the next archive (or the live table) continues
+    events: int
+    messages: int  # messages whose package it holds (and that were purged)
+    node: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionHead:
+    """How far the trace is archived, the last archive, and who holds the retention lease."""
+
+    archived_seq: int  # 0: nothing archived yet
+    archived_hash: str  # chain.GENESIS before the first archive
+    last: ArchiveRecord | None
+    run_by: str | None
+    run_until: datetime | None
+    last_run_at: datetime | None = None  # when a retention run last completed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Purge:
+    """What ``commit_archive`` removed; the caller then deletes ``blob_keys`` from the disk."""
+
+    events_deleted: int
+    messages_purged: int
+    blob_keys: tuple[str, ...]  # packages no message still on the hub points at
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Agency:
     """A directory entry (architecture §4); ``organ_id`` is the canonical id."""
@@ -256,6 +315,101 @@ class System:
     revoked: bool = False
     agencies: tuple[str, ...] = ()
     created_at: datetime | None = None  # set by the store
+    #: When the client certificate (``cert_sha256``) expires: the console warns 30 days ahead.
+    cert_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookEndpoint:
+    """Where the gateway pushes a ``push`` agency's deliveries (``adapters/webhook``).
+
+    ``secret`` keys the HMAC-SHA256 ``Edxgw-Signature`` the receiver checks; ``tls_client``
+    presents the hub certificate (mTLS); ``ca_file`` is the CA the receiver's server
+    certificate must chain to (None: the system's CAs).
+    """
+
+    organ_id: str
+    url: str
+    secret: str = field(repr=False)
+    tls_client: bool = False
+    ca_file: str | None = None
+    timeout_seconds: int = 30
+    concurrency: int = 4  # pushes to this agency in flight at once
+    created_at: datetime | None = None  # set by the store
+    updated_at: datetime | None = None  # set by the store
+
+
+# -- rows of the admin console's queries (gateway/store/_admin.py) ---------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgencyNode:
+    """A directory entry with the number of agencies directly under it (the console's tree)."""
+
+    agency: Agency
+    children: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyCount:
+    """Documents (edoc) of one agency on one Vietnam calendar day (UTC+7)."""
+
+    day: date
+    organ_id: str
+    sent: int  # edoc packages this agency sent
+    received: int  # copies addressed to this agency (deliveries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElectronicCount:
+    """How one sending agency's documents were exchanged (statistics; migration 5)."""
+
+    organ_id: str
+    documents: int
+    signed: int  # the sender's signature verified and attributed (``signature = verified``)
+    handed_over: int  # every copy delivered to (or acknowledged by) its recipient
+    fully: int  # both: exchanged fully electronically
+    unknown: int  # accepted before the signature verdict was recorded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessingTimes:
+    """When one recipient's copy of one document was received (03) and completed (06).
+
+    Times are the hub's (``status_events.recorded_at``), not the agency's own Timestamp: the
+    hub's clock is one clock for every agency. ``received_03_at`` is the first status at or
+    above 03 (a 04-06 implies receipt when a 03 was skipped).
+    """
+
+    recipient: str
+    doc_id: str
+    received_at: datetime  # when the hub accepted the document
+    received_03_at: datetime | None
+    completed_06_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverdueItem:
+    """A copy whose DueDate has passed without a 06 (or a 02, or an accepted recall)."""
+
+    delivery: Delivery
+    message: Message
+    level: str | None  # the progress level the recipient reached
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReport:
+    """The latest ``processing`` or ``fail`` a receiving system reported on a delivered item.
+
+    Not a lifecycle transition: the item stays in the inbox until it is ``done`` (VDXP
+    updateStatus, edxml.md §2.4); the sender sees the report (migration 4).
+    """
+
+    delivery_id: str
+    status: ReportStatus
+    system_id: str
+    description: str | None = None
+    reported_at: datetime | None = None  # set by the store
 
 
 class Store(Protocol):
@@ -353,6 +507,13 @@ class Store(Protocol):
         """Delete rows published before the given time; returns how many."""
         ...
 
+    async def republish_in_flight(self, trace: Sequence[TraceEvent] = ()) -> int:
+        """Mark the newest outbox row of every pending, queued or retrying delivery unpublished
+        (lease cleared), so the relay publishes it again: after a restore, or when RabbitMQ
+        lost its queues. Receivers de-duplicate (§3.3). Returns the rows; ``trace`` is written
+        with them (nothing at all when there are none)."""
+        ...
+
     # -- inbox -----------------------------------------------------------------------------
     async def list_inbox(
         self,
@@ -363,8 +524,10 @@ class Store(Protocol):
         kind: Kind | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        peers: Sequence[str] = (),
     ) -> InboxPage:
-        """Local deliveries in delivered/done/failed for these recipients, by delivery time."""
+        """Local deliveries in delivered/done/failed for these recipients, by delivery time;
+        with ``peers``, also every delivery routed to those downlink hubs (their inbox)."""
         ...
 
     # -- statuses and progress (architecture §3.6) ------------------------------------------
@@ -382,7 +545,53 @@ class Store(Protocol):
     async def trace_for(self, doc_id: str) -> list[TraceRow]: ...
 
     async def verify_trace(self, start: int | None = None) -> VerifyResult:
-        """Recompute the chain from ``start`` (default: the first entry) to the head."""
+        """Recompute the chain from ``start`` (default: the first entry still in the table,
+        the one after the last archived entry, whose hash it must continue) to the head."""
+        ...
+
+    # -- retention (gateway/ops/retention.py) -------------------------------------------------
+    async def retention_head(self) -> RetentionHead: ...
+
+    async def claim_retention(self, node: str, lease_seconds: float) -> RetentionHead:
+        """Take (or renew) the lease for writing archives; the head after the attempt says
+        who holds it: ``run_by != node`` means another node does."""
+        ...
+
+    async def release_retention(self, node: str, *, completed: bool = False) -> None:
+        """Give the lease back; ``completed`` records the run as the last one (``last_run_at``)."""
+        ...
+
+    async def trace_seq_before(self, cutoff: datetime) -> int:
+        """The last seq that may be archived: the entry before the first at or after ``cutoff``
+        (the head when there is none)."""
+        ...
+
+    async def trace_page(self, after_seq: int, until_seq: int, limit: int) -> list[TraceRow]:
+        """Entries with ``after_seq < seq <= until_seq`` still in the table, by seq."""
+        ...
+
+    async def retention_candidates(self, cutoff: datetime, limit: int) -> list[Message]:
+        """Messages still on the hub, received before ``cutoff``, whose every delivery is
+        final (done, failed) since before ``cutoff``: nothing of them is in flight."""
+        ...
+
+    async def commit_archive(
+        self,
+        record: ArchiveRecord,
+        doc_ids: Sequence[str],
+        *,
+        node: str,
+        trace: Sequence[TraceEvent] = (),
+    ) -> Purge:
+        """Register an archive written under this node's lease, move the archived head to
+        ``record.last_seq``, mark ``doc_ids`` purged (those still without any delivery in
+        flight) and delete the archived entries of everything not on the hub any more."""
+        ...
+
+    async def list_archives(self) -> list[ArchiveRecord]: ...
+
+    async def archive_of(self, doc_id: str) -> ArchiveRecord | None:
+        """The archive holding a purged message's package (None: not purged)."""
         ...
 
     # -- directory (architecture §4) ---------------------------------------------------------
@@ -443,3 +652,164 @@ class Store(Protocol):
     async def set_system_agencies(
         self, system_id: str, organ_ids: Sequence[str], trace: Sequence[TraceEvent] = ()
     ) -> None: ...
+
+    # -- webhook endpoints (adapters/webhook, migration 8) ---------------------------------
+    async def upsert_webhook(
+        self, endpoint: WebhookEndpoint, trace: Sequence[TraceEvent] = ()
+    ) -> WebhookEndpoint:
+        """Create or replace an agency's endpoint (``store.invalid`` for an unknown agency);
+        ``created_at`` is kept."""
+        ...
+
+    async def get_webhook(self, organ_id: str) -> WebhookEndpoint | None: ...
+
+    async def list_webhooks(self) -> list[WebhookEndpoint]:
+        """Every endpoint, ordered by organ_id."""
+        ...
+
+    async def delete_webhook(self, organ_id: str, trace: Sequence[TraceEvent] = ()) -> bool:
+        """Remove an agency's endpoint; False (and nothing written) if it had none."""
+        ...
+
+    # -- admin console (gateway/store/_admin.py): reads only ------------------------------------
+    async def admin_deliveries(
+        self,
+        states: Sequence[DeliveryState],
+        *,
+        recipient: str | None = None,
+        doc_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InboxPage:
+        """Deliveries in these states with their messages, most recently changed first."""
+        ...
+
+    async def count_deliveries(self) -> dict[DeliveryState, int]:
+        """How many deliveries are in each state (states with none are absent)."""
+        ...
+
+    async def trace_head_seq(self) -> int:
+        """The seq of the last trace entry (0 for an empty trace)."""
+        ...
+
+    async def outbox_rows(self, delivery_id: str) -> list[OutboxRow]:
+        """Every outbox row of one delivery, oldest first (a replay copies the last one)."""
+        ...
+
+    async def agency_children(self, parent: str | None) -> list[AgencyNode]:
+        """The agencies directly under ``parent``; None: the tops of the tree (no parent, or
+        a parent not in the directory), each with its number of children, by organ_id."""
+        ...
+
+    async def daily_counts(self, since: datetime, until: datetime) -> list[DailyCount]:
+        """edoc sent and received per agency per Vietnam day, received in [since, until)."""
+        ...
+
+    async def electronic_counts(self, since: datetime, until: datetime) -> list[ElectronicCount]:
+        """Per sending agency, for edoc received in [since, until) (see ElectronicCount)."""
+        ...
+
+    async def processing_times(self, since: datetime, until: datetime) -> list[ProcessingTimes]:
+        """Every copy of the edoc received in [since, until) with its 03 and 06 times."""
+        ...
+
+    async def overdue(
+        self, today: date, *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[OverdueItem], int]:
+        """Copies whose DueDate is before ``today`` (a Vietnam date) and that no 06, 02 or
+        accepted recall (15) closed, by DueDate; and how many there are in all."""
+        ...
+
+    # -- receiving systems' reports (gateway/store/_reports.py, migration 4) ------------------
+    async def report_delivery(
+        self, report: DeliveryReport, *, recipient: str, trace: Sequence[TraceEvent] = ()
+    ) -> bool:
+        """Record the latest report on a ``delivered`` item addressed to ``recipient``.
+
+        ``store.not_found`` unless the delivery is addressed to ``recipient``,
+        ``store.bad_transition`` unless it is ``delivered``; False (nothing written, trace
+        included) when the same status and description are already recorded."""
+        ...
+
+    async def delivery_reports(self, delivery_ids: Sequence[str]) -> dict[str, DeliveryReport]:
+        """The latest report of each of these deliveries that has one."""
+        ...
+
+    async def count_inbox(
+        self,
+        recipient_ids: Sequence[str],
+        *,
+        state: DeliveryState | None = None,
+        kind: Kind | None = None,
+    ) -> int:
+        """How many items ``list_inbox`` would list with these filters, without listing them."""
+        ...
+
+    # -- admin console: accounts, sessions, search (``admins.py``, ``search.py``) ---------------
+    async def add_admin(self, admin: Admin, trace: Sequence[TraceEvent] = ()) -> Admin:
+        """Create an administrator; ``store.conflict`` if the username is taken."""
+        ...
+
+    async def get_admin(self, username: str) -> Admin | None: ...
+
+    async def list_admins(self) -> list[Admin]:
+        """Every administrator, by username."""
+        ...
+
+    async def update_admin(
+        self,
+        username: str,
+        *,
+        role: Role | None = None,
+        display_name: str | None = None,
+        password_hash: str | None = None,
+        trace: Sequence[TraceEvent] = (),
+    ) -> Admin:
+        """Change what is given; a new password or role ends every session of the admin.
+        ``store.not_found`` for an unknown username."""
+        ...
+
+    async def remove_admin(self, username: str, trace: Sequence[TraceEvent] = ()) -> bool:
+        """Delete the account and its sessions; False (and no trace) if there was none."""
+        ...
+
+    async def open_admin_session(
+        self, session: AdminSession, trace: Sequence[TraceEvent] = ()
+    ) -> None:
+        """Record a login; it also clears the admin's failed-login count."""
+        ...
+
+    async def get_admin_session(self, session_hash: str) -> tuple[Admin, AdminSession] | None:
+        """The live session with this token hash and its admin; None once idle or expired."""
+        ...
+
+    async def touch_admin_session(self, session_hash: str, idle_until: datetime) -> None:
+        """The session was used now: it stays valid until ``idle_until`` (at most expires_at)."""
+        ...
+
+    async def close_admin_session(
+        self, session_hash: str, trace: Sequence[TraceEvent] = ()
+    ) -> bool:
+        """Log out; False (and no trace) for an unknown session."""
+        ...
+
+    async def purge_admin_sessions(self, failures_before: datetime) -> int:
+        """Delete dead sessions (returns how many) and failed logins older than given."""
+        ...
+
+    async def record_admin_login_failure(
+        self, username: str, address: str | None, trace: Sequence[TraceEvent] = ()
+    ) -> None: ...
+
+    async def admin_login_failures(self, username: str, since: datetime) -> int:
+        """Failed logins under this username since the given time (the lockout window)."""
+        ...
+
+    async def search_messages(self, query: SearchQuery) -> SearchPage:
+        """Messages matching every field of ``query``, newest first, keyset-paginated, each
+        with its deliveries and progress; ``store.bad_cursor`` for a foreign cursor."""
+        ...
+
+    async def verify_document_trace(self, doc_id: str) -> VerifyResult:
+        """Check one document's trace events and their links to their neighbours."""
+        ...

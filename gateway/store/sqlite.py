@@ -30,7 +30,12 @@ from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from gateway.store import _codec
+from gateway.store._admin import ADMIN_READS
+from gateway.store._console import CONSOLE_READS, CONSOLE_WRITES
 from gateway.store._engine import Clock, Dialect, Row
+from gateway.store._ops import OPS_WRITES
+from gateway.store._reports import REPORT_READS, REPORT_WRITES
+from gateway.store._retention import RETENTION_READS, RETENTION_WRITES
 from gateway.store._sql import SqlStore
 from gateway.store.errors import (
     StoreBusy,
@@ -386,8 +391,12 @@ _READS = frozenset(
         "outbox_lag", "list_inbox", "get_progress", "list_status_events", "trace_for",
         "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
         "get_system", "find_system_by_token_hash", "find_system_by_cert", "list_systems",
-        "health",
+        "health", "get_webhook", "list_webhooks",
     }
+    | ADMIN_READS
+    | CONSOLE_READS
+    | RETENTION_READS
+    | REPORT_READS
 )  # fmt: skip
 
 
@@ -442,7 +451,18 @@ for _name in (
     "upsert_agency", "add_alias", "list_aliases", "alias_map", "resolve", "list_agencies",
     "set_agency_state", "upsert_system", "get_system", "find_system_by_token_hash",
     "find_system_by_cert", "list_systems", "set_system_agencies",
+    "upsert_webhook", "get_webhook", "list_webhooks", "delete_webhook",
 ):  # fmt: skip
+    setattr(SqliteStore, _name, _threaded(_name))
+for _name in sorted(ADMIN_READS):  # the admin console's queries (_admin.py)
+    setattr(SqliteStore, _name, _threaded(_name))
+for _name in sorted(CONSOLE_READS | CONSOLE_WRITES):  # accounts and search (_console.py)
+    setattr(SqliteStore, _name, _threaded(_name))
+for _name in sorted(RETENTION_READS | RETENTION_WRITES):  # archives and purge (_retention.py)
+    setattr(SqliteStore, _name, _threaded(_name))
+for _name in sorted(REPORT_READS | REPORT_WRITES):  # receivers' reports, counts (_reports.py)
+    setattr(SqliteStore, _name, _threaded(_name))
+for _name in sorted(OPS_WRITES):  # republish after a restore (_ops.py)
     setattr(SqliteStore, _name, _threaded(_name))
 
 

@@ -62,7 +62,9 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except Refused as refused:
-        return problem_response(refused.problem, refused.doc_id)
+        # 503 means "nothing was accepted, send again": a draining node, a crashed worker.
+        retry = {"Retry-After": "5"} if refused.problem.http_status == 503 else None
+        return problem_response(refused.problem, refused.doc_id, headers=retry)
     except web.HTTPException:
         raise
     except BadCursor:

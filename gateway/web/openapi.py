@@ -15,6 +15,8 @@ import gateway
 from edxml.errors import catalogue as edxml_catalogue
 from gateway.core.errors import catalogue
 from gateway.store import errors as store_errors
+from gateway.web.console import openapi as console_openapi
+from gateway.web.vdxp import openapi_paths as vdxp_paths
 
 __all__ = ["document", "setup"]
 
@@ -334,6 +336,19 @@ def document() -> dict[str, Any]:
             "/openapi.json": {
                 "get": {"security": [], "responses": {"200": {"description": "this document"}}}
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of this node (README: Operations)",
+                    "description": "Bearer metrics_token when the node is configured with one.",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "text exposition format 0.0.4"},
+                        "401": {"description": "metrics_token set and not presented"},
+                    },
+                }
+            },
+            # The national-axis door (gateway/web/vdxp.py): not REST, listed for completeness.
+            **vdxp_paths(),
         },
     }
 
@@ -352,7 +367,11 @@ def _query(name: str, description: str, enum: list[str] | None = None) -> dict[s
 
 
 async def serve(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    doc = document()
+    # The admin console and its JSON API (gateway/web/console), described from the router.
+    doc["paths"].update(console_openapi.paths(request.app))
+    doc["components"]["securitySchemes"]["adminSession"] = console_openapi.SECURITY_SCHEME
+    return web.json_response(doc)
 
 
 def setup(app: web.Application) -> None:

@@ -59,6 +59,8 @@ def test_catalogue_codes_are_stage_reason_and_bilingual() -> None:
     stages = {"receive", "verify", "sign", "route", "deliver", "acknowledge"}
     # Shells define their refusals in the same catalogue (auth, inbox, requests, VDXP).
     stages |= {"auth", "inbox", "document", "request", "gateway", "vdxp"}
+    stages |= {"uplink"}  # adapters/vdxp: why a package routed up waits or is dead-lettered
+    stages |= {"ops"}  # gateway/backup.py: backup and restore refusals
     for reason in codes:
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", reason.code), reason.code
         assert reason.code.split(".")[0] in stages

@@ -23,7 +23,7 @@ from gateway.dirfile import load_directory
 from gateway.settings import DEMO_DIRECTORY
 from tests.gateway.core.factories import SAMPLES
 
-from .conftest import BROKER, Gateway, GatewayFactory, wait_for
+from .conftest import BROKER, SYSTEMS, Gateway, GatewayFactory, wait_for
 from .packages import document
 
 pytestmark = pytest.mark.rabbitmq
@@ -114,23 +114,38 @@ async def test_unknown_or_uplink_recipient_goes_to_the_uplink_queue(
     assert await gateway.inbox("tinh") == []
 
 
-async def test_commune_below_a_district_hub_goes_downlink(
-    gateway: Gateway, amqp: AbstractChannel
-) -> None:
+async def test_commune_below_a_district_hub_goes_downlink(make_gateway: GatewayFactory) -> None:
+    # The district hub is a system of this hub registered for its top agency (host downlink,
+    # peer huyen-32): its inbox is every copy routed to the peer (adapters/vdxp/link.py).
+    gateway = await make_gateway({**SYSTEMS, "huyen-32": ("000.00.32.H53",)})
     body = await gateway.submit("tinh", document(TINH, [BELOW_32], "d-1"))
     [recipient] = body["recipients"]
     assert (recipient["recipient"], recipient["route"]) == (BELOW_32, "downlink")
-    delivery = await gateway.store.get_delivery(recipient["delivery_id"])
+    delivery_id = recipient["delivery_id"]
+    delivery = await gateway.store.get_delivery(delivery_id)
     assert delivery is not None and (delivery.route, delivery.peer) == ("downlink", "huyen-32")
 
-    queue = f"{gateway.prefix}.peer.huyen-32"
-    await wait_depth(amqp, queue, 1)
-    message = await take(amqp, queue)
-    assert message.message_id == delivery.delivery_id
-    assert message.routing_key == parse_organ_id(BELOW_32).routing_key
-    assert (message.headers["route"], message.headers["peer"]) == ("downlink", "huyen-32")
-    assert claim_check(message)["doc_id"] == body["doc_id"]
-    assert await depth(amqp, f"{gateway.prefix}.uplink") == 0
+    # The consumer of P.peer.huyen-32 hands it over: the delivery row is the district hub's.
+    await wait_state(gateway, delivery_id, "delivered")
+
+    async def published() -> list[Any]:
+        trace = await gateway.store.trace_for(body["doc_id"])
+        return [r for r in trace if r.stage == "publish"]
+
+    [publish] = await wait_for(published, 10.0, "the relay's publish event")
+    assert publish.detail["routing_key"] == parse_organ_id(BELOW_32).routing_key
+    trace = await gateway.store.trace_for(body["doc_id"])
+    [handed] = [r for r in trace if (r.stage, r.outcome) == ("deliver", "delivered")]
+    assert (handed.detail["route"], handed.detail["recipient"]) == ("downlink", BELOW_32)
+    [item] = await gateway.inbox("huyen-32")
+    assert (item["delivery_id"], item["recipient"]) == (delivery_id, BELOW_32)
+    assert b"<edXML" in await gateway.fetch("huyen-32", delivery_id)
+    await gateway.ack("huyen-32", delivery_id)
+    await wait_state(gateway, delivery_id, "done")
+    # Nobody else's: not the province's system, and nothing went up.
+    assert await gateway.inbox("tinh") == []
+    await gateway.ack("tinh", delivery_id, expect=404)
+    assert (await gateway.store.list_deliveries(doc_id=body["doc_id"]))[0].route == "downlink"
 
 
 async def test_merged_recipient_is_rerouted_to_its_successor(gateway: Gateway) -> None:

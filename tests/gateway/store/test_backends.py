@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from gateway.store import StoreBusy, StoreUnavailable, open_store, sqlite_path
+from gateway.store.migrations import MIGRATIONS
 from gateway.store.sqlite import SqliteStore
 
 from .conftest import Backend
@@ -49,7 +50,7 @@ async def test_sqlite_file_is_private_wal_and_migrates(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     store = await open_store(f"sqlite:///{db}")
     try:
-        assert await store.migrate() == [1]
+        assert await store.migrate() == [m.version for m in MIGRATIONS]
     finally:
         await store.close()
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600  # it holds system secrets
