@@ -172,7 +172,11 @@ class Drain:
         # relay's lease are that relay's; a batch whose publishes fail ends the loop.
         while loop.time() < deadline:
             published = relay.stats["published"]
-            claimed = await relay.relay_once()
+            try:
+                claimed = await relay.relay_once()
+            except Exception as exc:  # the store is down: the rows wait there for any relay
+                log.warning("drain: the relay could not publish what is left: %s", exc)
+                break
             if claimed == 0 or relay.stats["published"] == published:
                 break
         runtime.stop.set()  # the relay's own batches finish; the directory watcher stops

@@ -33,11 +33,12 @@ from gateway.service.hub import Hub as HubService
 from gateway.settings import Settings
 from gateway.store import Store, System, TraceRow
 from gateway.web.state import HUB, STORE
-from tests.gateway.conftest import amqp_url, vhost
-from tests.gateway.e2e.conftest import pool, wait_for
+from tests.gateway.e2e.conftest import wait_for
 from tests.gateway.store.conftest import schema_dsn, throwaway_database
 
-__all__ = ["Hub", "HubFactory", "Peer", "amqp_url", "pool", "vhost", "wait_for"]
+# ``amqp_url`` (the run's vhost) and ``pool`` (the shared process pool) come from
+# tests/adapters/conftest.py, like every adapter test's.
+__all__ = ["Hub", "HubFactory", "Peer", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[3]
 CERTS = ROOT / "certs" / "dev"

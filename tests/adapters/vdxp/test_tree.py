@@ -239,8 +239,14 @@ async def test_a_district_hub_below_a_province_works_the_same_way(hubs: HubFacto
     assert (at_a.route, at_a.peer, at_a.state.value) == ("downlink", "huyen-32", "done")
     # The district registered its commune at A, and A registered it at the centre, both
     # under the peer that hosts it (so mail for it keeps taking the downlink queues).
-    at_a_dir = a.hub.directory.resolve(XA_D)
-    assert at_a_dir is not None and (at_a_dir.host, at_a_dir.peer) == ("downlink", "huyen-32")
+    # (Read from the stores: a running node's in-memory directory follows within
+    # ``directory_refresh_seconds``; the downlink route above did not need the entry, since the
+    # district's peer queue is bound to its whole subtree.)
+    async def registered_at_a() -> Agency | None:
+        return await a.store.resolve(XA_D)
+
+    at_a_dir = await wait_for(registered_at_a, 10.0, f"{XA_D} registered at A")
+    assert (at_a_dir.host, at_a_dir.peer) == ("downlink", "huyen-32")
 
     async def registered_at_central() -> Agency | None:
         return await central.store.resolve(XA_D)

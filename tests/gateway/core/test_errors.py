@@ -61,8 +61,10 @@ def test_catalogue_codes_are_stage_reason_and_bilingual() -> None:
     stages |= {"auth", "inbox", "document", "request", "gateway", "vdxp"}
     stages |= {"uplink"}  # adapters/vdxp: why a package routed up waits or is dead-lettered
     stages |= {"ops"}  # gateway/backup.py: backup and restore refusals
+    stages |= {"admin"}  # gateway/web/console and gateway/service/admin: the admin console
     for reason in codes:
-        assert re.fullmatch(r"[a-z]+\.[a-z_]+", reason.code), reason.code
+        # stage.reason, or stage.topic.reason (admin.replay.not_dead, ops.retention.busy)
+        assert re.fullmatch(r"[a-z]+(\.[a-z_]+)+", reason.code), reason.code
         assert reason.code.split(".")[0] in stages
         assert reason.vi and reason.en and reason.vi != reason.en
     assert {"receive.sender_not_registered", "route.recipient_locked"} <= {r.code for r in codes}
