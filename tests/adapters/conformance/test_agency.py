@@ -168,4 +168,4 @@ async def test_the_demo_hubs_agencies_pass(make_gateway: GatewayFactory, tmp_pat
             stop.set()
             await task
     assert report.passed, report.text()
-    assert len(report.steps) == 39
+    assert len(report.steps) == 43
