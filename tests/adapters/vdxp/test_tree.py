@@ -237,6 +237,7 @@ async def test_a_district_hub_below_a_province_works_the_same_way(hubs: HubFacto
     assert message is not None
     [at_a] = await a.store.list_deliveries(doc_id=message.doc_id)
     assert (at_a.route, at_a.peer, at_a.state.value) == ("downlink", "huyen-32", "done")
+
     # The district registered its commune at A, and A registered it at the centre, both
     # under the peer that hosts it (so mail for it keeps taking the downlink queues).
     # (Read from the stores: a running node's in-memory directory follows within

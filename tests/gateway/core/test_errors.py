@@ -62,6 +62,7 @@ def test_catalogue_codes_are_stage_reason_and_bilingual() -> None:
     stages |= {"uplink"}  # adapters/vdxp: why a package routed up waits or is dead-lettered
     stages |= {"ops"}  # gateway/backup.py: backup and restore refusals
     stages |= {"admin"}  # gateway/web/console and gateway/service/admin: the admin console
+    stages |= {"amqp", "webhook"}  # adapters/amqp, adapters/webhook: per-agency delivery
     for reason in codes:
         # stage.reason, or stage.topic.reason (admin.replay.not_dead, ops.retention.busy)
         assert re.fullmatch(r"[a-z]+(\.[a-z_]+)+", reason.code), reason.code
