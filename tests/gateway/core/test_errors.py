@@ -63,6 +63,7 @@ def test_catalogue_codes_are_stage_reason_and_bilingual() -> None:
     stages |= {"ops"}  # gateway/backup.py: backup and restore refusals
     stages |= {"admin"}  # gateway/web/console and gateway/service/admin: the admin console
     stages |= {"amqp", "webhook"}  # adapters/amqp, adapters/webhook: per-agency delivery
+    stages |= {"conformance"}  # adapters/conformance: the vendor certification kit
     for reason in codes:
         # stage.reason, or stage.topic.reason (admin.replay.not_dead, ops.retention.busy)
         assert re.fullmatch(r"[a-z]+(\.[a-z_]+)+", reason.code), reason.code

@@ -325,6 +325,14 @@ async def test_a_redelivered_message_is_absorbed(gateway: Gateway, amqp: Abstrac
 
     await wait_for(lambda: acked(1), 10.0, "the first copy to be acked")
 
+    # The relay commits its publish event after the broker's confirm, which may come after
+    # the consumer's ack: wait for it, so that the snapshot below is the whole first journey.
+    async def published() -> bool:
+        rows = await gateway.store.trace_for(doc_id)
+        return any((r.stage, r.outcome) == ("publish", "ok") for r in rows)
+
+    await wait_for(published, 10.0, "the relay's publish event")
+
     # The same message the relay published (gateway/core/route.py _commands, relay._publish).
     trace = await gateway.store.trace_for(doc_id)
     [seal] = [r for r in trace if r.stage == "seal"]
