@@ -24,6 +24,9 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
 XA = "000.21.31.H53"  # the kit's agency ("xa" system)
 HUYEN = "000.00.31.H53"  # the agency under test ("huyen" system)
+#: The kit's per-phase timeout against a broken agency: the steps it gets wrong take this long
+#: to fail, and everything it gets right must still arrive within it on a loaded machine.
+BROKEN = 30
 
 
 @contextlib.asynccontextmanager
@@ -42,7 +45,7 @@ async def reference_agency(
             await task
 
 
-async def certify(served: Served, timeout: float = 60.0) -> Report:
+async def certify(served: Served, timeout: float = 120.0) -> Report:
     async with AsyncClient(served.config("xa")) as kit:
         return await run_agency(kit, AgencyRun(XA, HUYEN, timeout=timeout, poll=0.2))
 
@@ -77,7 +80,7 @@ async def test_the_reference_agency_passes(served: Served) -> None:
 
 async def test_an_agency_that_never_finishes_fails_on_06_only(served: Served) -> None:
     async with reference_agency(served, Behaviour.NO_FINISH):
-        report = await certify(served, timeout=8)
+        report = await certify(served, timeout=BROKEN)
     assert not report.passed
     failed = report.failed
     assert [s.name for s in failed] == [
@@ -96,7 +99,7 @@ async def test_an_agency_that_never_finishes_fails_on_06_only(served: Served) ->
 
 async def test_an_agency_that_never_acknowledges_and_ignores_recalls(served: Served) -> None:
     async with reference_agency(served, Behaviour.NO_ACK):
-        report = await certify(served, timeout=6)
+        report = await certify(served, timeout=BROKEN)
     failed = {s.name: s for s in report.failed}
     receipts = [n for n in failed if n.startswith("receipt ")]
     assert len(receipts) == 4 + 3 + 7  # every delivery, statuses still sent
@@ -106,14 +109,14 @@ async def test_an_agency_that_never_acknowledges_and_ignores_recalls(served: Ser
     assert "recall generated-pdf" not in failed  # no-ack still answers the recall
 
     async with reference_agency(served, Behaviour.IGNORE_RECALL):
-        report = await certify(served, timeout=6)
+        report = await certify(served, timeout=BROKEN)
     assert [s.name for s in report.failed] == ["recall generated-pdf"]
     assert report.failed[0].code == "conformance.recall_unanswered"
 
 
 async def test_statuses_about_the_wrong_document_are_caught(served: Served) -> None:
     async with reference_agency(served, Behaviour.WRONG_REFERENCE):
-        report = await certify(served, timeout=6)
+        report = await certify(served, timeout=BROKEN)
     failed = report.failed
     codes = {s.code for s in failed}
     assert codes == {"conformance.status_missing", "conformance.bad_status"}
@@ -137,7 +140,7 @@ async def test_the_command_line_exit_codes_and_report(served: Served) -> None:
     assert text.rstrip().splitlines()[-1].startswith("PASSED / ĐẠT:")
 
     async with reference_agency(served, Behaviour.REFUSE):
-        code, text = await asyncio.to_thread(run, "--timeout", "5", "--json")
+        code, text = await asyncio.to_thread(run, "--timeout", str(BROKEN), "--json")
     assert code == 1
     report = json.loads(text)
     assert report["passed"] is False
@@ -163,7 +166,7 @@ async def test_the_demo_hubs_agencies_pass(make_gateway: GatewayFactory, tmp_pat
         responder = Responder(agency, [HUYEN])
         task = asyncio.create_task(responder.run(stop, interval=0.1))
         try:
-            report = await run_agency(kit, AgencyRun(XA, HUYEN, timeout=60, poll=0.2))
+            report = await run_agency(kit, AgencyRun(XA, HUYEN, timeout=120, poll=0.2))
         finally:
             stop.set()
             await task

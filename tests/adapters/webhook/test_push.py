@@ -217,16 +217,20 @@ async def test_a_hanging_receiver_never_holds_up_another_agency(gateway: Gateway
         await wait_for(
             lambda: asyncio.sleep(0, stuck.in_flight == 2), 30, "two pushes hanging at the receiver"
         )
-        to_healthy = [await gateway.submit("xa", document(XA, [TINH], f"4{i}")) for i in range(5)]
-        # Every delivery to the healthy agency completes while the stuck one holds its slots.
-        for body in to_healthy:
-            await state_of(gateway, body["doc_id"], "delivered")
-        assert len(healthy.pushes) == 5
-        assert stuck.in_flight == 2 and stuck.pushes and len(stuck.pushes) == 2
-        for body in to_stuck:
-            [d] = await gateway.store.list_deliveries(doc_id=body["doc_id"])
-            assert d.state.value in ("pending", "queued")
-        release.set()
+        try:
+            to_healthy = [
+                await gateway.submit("xa", document(XA, [TINH], f"4{i}")) for i in range(5)
+            ]
+            # Every delivery to the healthy agency completes while the stuck one holds its slots.
+            for body in to_healthy:
+                await state_of(gateway, body["doc_id"], "delivered")
+            assert len(healthy.pushes) == 5
+            assert stuck.in_flight == 2 and stuck.pushes and len(stuck.pushes) == 2
+            for body in to_stuck:
+                [d] = await gateway.store.list_deliveries(doc_id=body["doc_id"])
+                assert d.state.value in ("pending", "queued")
+        finally:
+            release.set()
         for body in to_stuck:
             await state_of(gateway, body["doc_id"], "delivered")
     # The agency's concurrency limit held: never more than 2 of its pushes at once.
@@ -236,19 +240,21 @@ async def test_a_hanging_receiver_never_holds_up_another_agency(gateway: Gateway
 
 async def test_a_slow_receiver_times_out_and_is_retried(gateway: Gateway) -> None:
     calls = 0
+    release = asyncio.Event()
 
     async def slow_once(_push: Push) -> int:
         nonlocal calls
         calls += 1
         if calls == 1:
-            await asyncio.sleep(5)
+            await release.wait()  # until the test ends: the hub's timeout gives up first
         return 204
 
     rx = Receiver(slow_once)
     async with serve(rx.app()) as url:
-        rx.secret = await push_to(gateway, HUYEN, f"{url}/hook", "--timeout", "1")
+        rx.secret = await push_to(gateway, HUYEN, f"{url}/hook", "--timeout", "3")
         body = await gateway.submit("xa", document(XA, [HUYEN], "205"))
         await state_of(gateway, body["doc_id"], "delivered")
+        release.set()
     assert await stages(gateway, body["doc_id"]) == [
         ("deliver", "retry", "webhook.timeout"),
         ("deliver", "delivered", None),
