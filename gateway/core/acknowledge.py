@@ -26,6 +26,7 @@ __all__ = [
     "NOT_FOUND",
     "Acknowledgement",
     "acknowledge",
+    "owned",
 ]
 
 NOT_FOUND = define(
@@ -112,24 +113,38 @@ def _check(
     target: DeliveryState,
     peers: Collection[str] = (),
 ) -> Delivery:
-    if delivery is None:
-        raise NotFound(NOT_FOUND, delivery_id=delivery_id)
-    mine = {canonical_id(a) for a in agencies}
-    # Local deliveries are their agencies' inbox; a peer's copy is the peer hub's to answer.
-    local = delivery.route == "local" and canonical_id(delivery.recipient) in mine
-    peer = delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
-    if not (local or peer):
-        # Answered like a missing item, as fetch does (ids are not an oracle); the trace keeps
-        # the real reason for the administrator.
-        raise NotFound(
-            NOT_FOUND,
-            delivery_id=delivery_id,
-            trace={"reason": "not_your_inbox", "recipient": delivery.recipient},
-        )
+    delivery = owned(delivery, delivery_id, agencies, peers)
     if delivery.state in (DeliveryState.DONE, DeliveryState.FAILED):
         if delivery.state != target:
             raise Conflict(ALREADY_ANSWERED, delivery_id=delivery_id, state=delivery.state.value)
         return delivery  # the same answer again: the store makes it a no-op
     if delivery.state != DeliveryState.DELIVERED:
         raise Conflict(NOT_DELIVERED, delivery_id=delivery_id, state=delivery.state.value)
+    return delivery
+
+
+def owned(
+    delivery: Delivery | None,
+    delivery_id: str,
+    agencies: Collection[str],
+    peers: Collection[str] = (),
+) -> Delivery:
+    """The delivery if it is in the caller's inbox, else ``acknowledge.not_found``.
+
+    Local deliveries are their agencies' inbox; a peer's copy is the peer hub's to answer.
+    Someone else's item is answered like a missing one, as fetch does (ids are not an
+    oracle); the trace keeps the real reason for the administrator. Both doors (REST and
+    VDXP) ask this.
+    """
+    if delivery is None:
+        raise NotFound(NOT_FOUND, delivery_id=delivery_id)
+    mine = {canonical_id(a) for a in agencies}
+    local = delivery.route == "local" and canonical_id(delivery.recipient) in mine
+    peer = delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
+    if not (local or peer):
+        raise NotFound(
+            NOT_FOUND,
+            delivery_id=delivery_id,
+            trace={"reason": "not_your_inbox", "recipient": delivery.recipient},
+        )
     return delivery

@@ -34,7 +34,7 @@ from datetime import datetime
 
 from edxml.errors import FormatError
 from edxml.organ import OrganId, OrganIdForm, parse_organ_id
-from gateway.core.acknowledge import ALREADY_ANSWERED, NOT_DELIVERED, NOT_FOUND
+from gateway.core.acknowledge import ALREADY_ANSWERED, NOT_DELIVERED, owned
 from gateway.core.directory import canonical_id
 from gateway.core.errors import (
     Conflict,
@@ -194,18 +194,7 @@ def _check(
     agencies: Collection[str],
     peers: Collection[str] = (),
 ) -> Delivery:
-    if delivery is None:
-        raise NotFound(NOT_FOUND, delivery_id=delivery_id)
-    mine = {canonical_id(a) for a in agencies}
-    local = delivery.route == "local" and canonical_id(delivery.recipient) in mine
-    peer = delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
-    if not (local or peer):
-        # Like a missing item (ids are not an oracle); the trace keeps the real reason.
-        raise NotFound(
-            NOT_FOUND,
-            delivery_id=delivery_id,
-            trace={"reason": "not_your_inbox", "recipient": delivery.recipient},
-        )
+    delivery = owned(delivery, delivery_id, agencies, peers)
     if delivery.state in (DeliveryState.DONE, DeliveryState.FAILED):
         raise Conflict(ALREADY_ANSWERED, delivery_id=delivery_id, state=delivery.state.value)
     if delivery.state != DeliveryState.DELIVERED:
