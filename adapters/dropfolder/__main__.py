@@ -16,10 +16,11 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from adapters.dropfolder.config import FOLDERS, DropFolderConfig, check_folders
-from adapters.dropfolder.daemon import AlreadyRunning, Daemon
+from adapters.dropfolder.daemon import AlreadyRunning, Daemon, install_signal_handlers
 from adapters.sdk import UsageError
 
 
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in FOLDERS:
                 print(config.folder(name))
             return 0
-        daemon = Daemon(config)
+        stop = threading.Event()
+        install_signal_handlers(stop)
+        daemon = Daemon(config, stop=stop)
     except UsageError as exc:
         message = f"Cấu hình không hợp lệ: {exc.message_vi}\nBad configuration: {exc.message_en}"
         print(message, file=sys.stderr)
@@ -61,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    daemon.install_signal_handlers()
     try:
         daemon.run(once=args.once)
     finally:

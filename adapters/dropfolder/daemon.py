@@ -24,7 +24,7 @@ from adapters.dropfolder.sink import Sink
 from adapters.dropfolder.source import Source
 from adapters.sdk import Client, EdxgwError
 
-__all__ = ["AlreadyRunning", "Daemon"]
+__all__ = ["AlreadyRunning", "Daemon", "install_signal_handlers"]
 
 log = logging.getLogger("edxgw.dropfolder")
 
@@ -34,9 +34,16 @@ class AlreadyRunning(Exception):
 
 
 class Daemon:
-    def __init__(self, config: DropFolderConfig, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        config: DropFolderConfig,
+        client: Client | None = None,
+        *,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.config = config
-        self._stop = threading.Event()
+        # Given by the caller when signals must be caught before the lock is taken (main).
+        self._stop = stop if stop is not None else threading.Event()
         check_folders(config)
         self._lock = _lock(config)
         try:
@@ -88,13 +95,20 @@ class Daemon:
                 return
             self._stop.wait(self.config.poll_seconds)
 
-    def install_signal_handlers(self) -> None:
-        def handler(signum: int, frame: FrameType | None) -> None:
-            log.info("dừng / stopping (signal %d)", signum)
-            self.stop()
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``: the daemon finishes its step and exits cleanly.
+
+    Installed before the daemon takes its lock, so a supervisor that sees the lock (the
+    daemon's pid in it) and stops it at once still gets a clean stop, not a default death.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("dừng / stopping (signal %d)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _lock(config: DropFolderConfig) -> IO[str]:

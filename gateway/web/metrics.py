@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 access = logging.getLogger("gateway.access")
 
 REQUEST_ID = "X-Request-Id"
+#: Logged and counted when the client disconnected before the answer (nginx's convention).
+CLIENT_CLOSED = 499
 #: The text exposition format every Prometheus version reads (names here are plain ASCII, so
 #: the body is the same as in newer clients' 1.0.0 format).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -115,6 +117,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         status = exc.status
         exc.headers[REQUEST_ID] = request_id
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away mid-request (a killed agency system, a proxy timeout): not a
+        # server error. 499 is nginx's "client closed request". What was committed stays
+        # committed: a sender that re-sends the package gets the same DocId (§3.3).
+        status = CLIENT_CLOSED
         raise
     finally:
         seconds = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -183,3 +184,35 @@ async def test_metrics_token(make_gateway: GatewayFactory) -> None:
         value(samples, "edxgw_http_requests_total", route="/metrics", method="GET", status="401")
         == 2
     )
+
+
+async def test_a_client_that_disconnects_mid_body_is_499_not_a_server_error(
+    make_gateway: GatewayFactory,
+) -> None:
+    """A sender killed while uploading is counted as 499 (client closed), never as a 500."""
+    gw = await make_gateway()
+    server = gw.client.server
+    _, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        (
+            "POST /api/v1/packages HTTP/1.1\r\n"
+            f"Host: {server.host}\r\n"
+            f"Authorization: Bearer {gw.tokens['xa']}\r\n"
+            "Content-Type: application/xml\r\n"
+            "Content-Length: 200000\r\n\r\n"
+        ).encode()
+        + b"<edXML:MessageHeader" * 100
+    )
+    await writer.drain()
+    writer.close()  # gone before the body is complete
+    await writer.wait_closed()
+    route = "/api/v1/packages"
+
+    async def counted() -> Samples | None:
+        s = await scrape(gw)
+        return s if value(s, "edxgw_http_requests_total", route=route, method="POST",
+                          status="499") else None  # fmt: skip
+
+    s = await wait_for(counted, 10.0, "the aborted upload to be counted")
+    assert value(s, "edxgw_http_requests_total", route=route, method="POST", status="499") == 1
+    assert value(s, "edxgw_http_requests_total", route=route, method="POST", status="500") == 0
