@@ -200,6 +200,8 @@ class Hub:
     #: inbox reads, fetches and acknowledgements go on.
     accepting: bool = True
     _compact: Directory | None = None
+    #: The context last shared with the WorkerPool's workers (its clock reading aside).
+    _shared: Context | None = None
 
     # -- directory ------------------------------------------------------------------------------
     def set_directory(self, directory: Directory) -> None:
@@ -342,8 +344,14 @@ class Hub:
     async def _run(self, submission: Submission, ctx: Context) -> worker.Outcome:
         root = str(self.blobs.root)
         if isinstance(self.executor, WorkerPool):
+            # The keys and directory travel once per change, not with every package.
+            if not _same_context(self._shared, ctx):
+                self.executor.share(worker.CONTEXT, ctx)
+                self._shared = ctx
             try:
-                return await self.executor.run(worker.run, submission, ctx, root, self.fsync)
+                return await self.executor.run(
+                    worker.run_shared, submission, ctx.now, root, self.fsync
+                )
             except WorkerCrashed as exc:
                 if self.metrics is not None:
                     self.metrics.rejected("worker", WORKER_CRASHED.code)
@@ -575,6 +583,17 @@ def _addressed_to(delivery: Delivery, mine: Collection[str], peers: Collection[s
     if delivery.route == "local":
         return canonical_id(delivery.recipient) in mine
     return delivery.route == "downlink" and delivery.peer is not None and delivery.peer in peers
+
+
+def _same_context(shared: Context | None, ctx: Context) -> bool:
+    """Whether the workers' shared context serves ``ctx`` (identity for the big parts)."""
+    return (
+        shared is not None
+        and shared.keys is ctx.keys
+        and shared.directory is ctx.directory
+        and (shared.node, shared.hub_organ_id, shared.exchange, shared.uplink_peer, shared.ids)
+        == (ctx.node, ctx.hub_organ_id, ctx.exchange, ctx.uplink_peer, ctx.ids)
+    )
 
 
 def _mode(value: str | None, default: Mode) -> Mode:

@@ -11,6 +11,13 @@ so a worker always has the next package waiting while it finishes one (its fsync
 A worker that dies (killed, out of memory) fails the calls it held with
 :class:`WorkerCrashed` and is replaced; nothing else is affected. Calls are plain picklable
 functions and arguments (module-level functions, frozen values), as with the executor.
+
+Values every call needs and that seldom change (the hub's keys and its directory: a
+province's directory of a few thousand agencies pickles to ~200 KB, ~30 ms a package) are
+sent once per worker with :meth:`WorkerPool.share` and read inside a call with
+:func:`shared`. A pipe is first in, first out, so a call sent after ``share`` sees the new
+value and a call sent before it the old one; a replacement worker gets every shared value
+before its first call.
 """
 
 from __future__ import annotations
@@ -28,11 +35,22 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["WorkerCrashed", "WorkerPool"]
+__all__ = ["WorkerCrashed", "WorkerPool", "shared"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+#: In a worker process: the values the parent shared (WorkerPool.share), by name.
+_SHARED: dict[str, Any] = {}
+#: The call id of a ``share`` message: the worker installs the value and does not answer.
+_SHARE = -1
+
+
+def shared(name: str) -> Any:
+    """In a worker: the value the parent last shared under ``name`` (KeyError if none)."""
+    return _SHARED[name]
 
 
 class WorkerCrashed(RuntimeError):
@@ -51,6 +69,10 @@ def _serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         call_id, fn, args = pickle.loads(message)  # noqa: S301 - our own parent process
+        if call_id == _SHARE:
+            name, value = args
+            _SHARED[name] = value
+            continue
         try:
             answer = (call_id, True, fn(*args))
         except BaseException as exc:
@@ -85,6 +107,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._shared: dict[str, bytes] = {}  # name -> the pickled share message
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -94,6 +117,9 @@ class WorkerPool:
     def _add(self, index: int) -> _Worker:
         assert self._loop is not None
         worker = _Worker(self._ctx, index)
+        for data in self._shared.values():  # before any call can reach it
+            with contextlib.suppress(OSError):  # died at once: the reader sees EOF, replaces it
+                worker.conn.send_bytes(data)
         self._loop.add_reader(worker.conn.fileno(), self._readable, worker)
         if index < len(self._workers):
             self._workers[index] = worker
@@ -108,6 +134,20 @@ class WorkerPool:
     @property
     def in_flight(self) -> int:
         return sum(len(w.calls) for w in self._workers)
+
+    def share(self, name: str, value: Any) -> None:
+        """Give every worker ``value`` under ``name`` (read with :func:`shared` in a call).
+
+        Pickled once; calls sent after this see it. Meant for rare changes: the write blocks
+        until each worker has room in its pipe.
+        """
+        data = pickle.dumps((_SHARE, None, (name, value)), protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared[name] = data
+        for worker in list(self._workers):
+            try:
+                worker.conn.send_bytes(data)
+            except OSError:
+                self._replace(worker)  # the replacement is sent every shared value
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed or self._loop is None:

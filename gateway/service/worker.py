@@ -11,7 +11,10 @@ the sealed bytes nor the work travel back to the event loop:
 - returns the :class:`~gateway.core.values.Accepted` with ``sealed`` emptied.
 
 Everything it takes and returns pickles. A submission spooled to a file (``path``) is read by
-the worker from disk, so a 50 MB package is never pickled through the pool.
+the worker from disk, so a 50 MB package is never pickled through the pool. In the gateway's
+:class:`~gateway.service.pool.WorkerPool` the context's unchanging part (keys, directory)
+travels once per worker (``WorkerPool.share``) and each call sends only its clock reading:
+:func:`run_shared`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +31,12 @@ from gateway.blobs import BlobStore
 from gateway.core.pipeline import process
 from gateway.core.receipt import receipt_payload, sign_receipt
 from gateway.core.values import Accepted, Context, Rejected, Submission
+from gateway.service.pool import shared
 
-__all__ = ["Outcome", "run"]
+__all__ = ["CONTEXT", "Outcome", "run", "run_shared"]
+
+#: The name the hub shares its context under (gateway.service.pool.WorkerPool.share).
+CONTEXT = "context"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +67,11 @@ def run(submission: Submission, ctx: Context, blob_root: str, fsync: bool = True
         timings += (("blob", t1 - t0), ("receipt", time.perf_counter() - t1))
         result = dataclasses.replace(result, sealed=b"")
     return Outcome(result, receipt, time.process_time() - started, os.getpid(), timings)
+
+
+def run_shared(
+    submission: Submission, now: datetime, blob_root: str, fsync: bool = True
+) -> Outcome:
+    """:func:`run` with the context the hub shared with this worker, at the time ``now``."""
+    base: Context = shared(CONTEXT)
+    return run(submission, dataclasses.replace(base, now=now), blob_root, fsync)

@@ -188,10 +188,18 @@ async def make_gateway(
     """Start gateways (usually one) with test settings; ``**overrides`` change any setting."""
     started: list[TestClient[Any, Any]] = []
 
-    async def start(systems: Mapping[str, tuple[str, ...]] = SYSTEMS, **overrides: Any) -> Gateway:
+    async def start(
+        systems: Mapping[str, tuple[str, ...]] = SYSTEMS,
+        *,
+        own_pool: bool = False,
+        **overrides: Any,
+    ) -> Gateway:
+        """``own_pool``: the gateway's own WorkerPool (``workers`` processes), as in production,
+        instead of the tests' shared ProcessPoolExecutor."""
         n = len(started)
         settings = gateway_settings(store_dsn, amqp_url, tmp_path, n, **overrides)
-        client: TestClient[Any, Any] = TestClient(TestServer(make_app(settings, executor=pool)))
+        app = make_app(settings) if own_pool else make_app(settings, executor=pool)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         started.append(client)
         gateway = Gateway(client, settings)

@@ -22,7 +22,7 @@ from edxml.trust import fingerprint
 from gateway.store import System
 from tests.gateway.core.factories import CERTS
 
-from .conftest import Gateway, GatewayFactory, TlsGateway
+from .conftest import Gateway, GatewayFactory, TlsGateway, wait_for
 from .packages import document
 
 pytestmark = pytest.mark.rabbitmq
@@ -223,6 +223,37 @@ async def test_locked_recipient_refuses_the_whole_package(gateway: Gateway) -> N
     assert await gateway.inbox("huyen") == []
     assert await gateway.inbox("tinh", organ=LOCKED) == []
     assert [p for p in Path(gateway.settings.blob_dir).rglob("*") if p.is_file()] == []
+
+
+async def test_a_lock_made_at_run_time_reaches_the_worker_processes(
+    make_gateway: GatewayFactory,
+) -> None:
+    """The gateway's own WorkerPool gets the directory once per change (WorkerPool.share):
+    after the periodic reload sees a lock, the workers refuse the agency; after the unlock,
+    they route to it again."""
+    gateway = await make_gateway(own_pool=True, workers=2)
+    first = await gateway.submit("tinh", document(TINH, [HUYEN], "w-1"))
+    assert [r["recipient"] for r in first["recipients"]] == [HUYEN]
+
+    await gateway.store.set_agency_state(HUYEN, "locked")
+
+    async def refused(n: int) -> dict[str, Any] | None:
+        data = document(TINH, [HUYEN], f"w-lock-{n}")
+        response = await post_package(gateway, gateway.auth("tinh"), data)
+        return await response.json() if response.status == 422 else None
+
+    tries = iter(range(1000))
+    body = await wait_for(lambda: refused(next(tries)), 20.0, "the workers to see the lock")
+    assert body["code"] == "route.recipient_locked"
+
+    await gateway.store.set_agency_state(HUYEN, "active")
+
+    async def accepted(n: int) -> bool:
+        data = document(TINH, [HUYEN], f"w-open-{n}")
+        return (await post_package(gateway, gateway.auth("tinh"), data)).status == 202
+
+    again = iter(range(1000))
+    assert await wait_for(lambda: accepted(next(again)), 20.0, "the workers to see the unlock")
 
 
 async def test_too_large_package(make_gateway: GatewayFactory) -> None:

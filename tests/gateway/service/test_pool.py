@@ -91,3 +91,28 @@ async def test_workers_ignore_sigterm_and_close_drains(pool: WorkerPool) -> None
     assert task.done() and task.result() in workers  # finished by a worker that got SIGTERM
     with pytest.raises(RuntimeError, match="not running"):
         await pool.run(pid)
+
+
+def read_shared(name: str) -> object:
+    from gateway.service.pool import shared
+
+    return shared(name)
+
+
+async def test_shared_values_reach_every_worker_in_order_and_survive_a_death(
+    pool: WorkerPool,
+) -> None:
+    """share(): sent once, seen by the calls after it, given again to a replacement worker."""
+    pool.share("directory", {"version": 1})
+    before = await asyncio.gather(*(pool.run(read_shared, "directory") for _ in range(6)))
+    assert before == [{"version": 1}] * 6
+    # FIFO per pipe: a call queued after the new value sees it, on every worker.
+    pool.share("directory", {"version": 2})
+    after = await asyncio.gather(*(pool.run(read_shared, "directory") for _ in range(6)))
+    assert after == [{"version": 2}] * 6
+    deaths = await asyncio.gather(*(pool.run(die) for _ in range(2)), return_exceptions=True)
+    assert all(isinstance(d, WorkerCrashed) for d in deaths), deaths
+    again = await asyncio.gather(*(pool.run(read_shared, "directory") for _ in range(6)))
+    assert again == [{"version": 2}] * 6
+    with pytest.raises(KeyError):
+        await pool.run(read_shared, "never shared")
