@@ -7,6 +7,8 @@ two workers, they were busy ~45% of the time while requests queued for 200 ms. T
 no thread at all: each worker has a pipe, the loop writes pickled calls to it and
 ``add_reader`` wakes the loop when an answer is ready; several calls are pipelined per worker,
 so a worker always has the next package waiting while it finishes one (its fsync included).
+Writes never block the loop: what the pipe cannot take yet (a 1 MiB package while the worker
+is busy with the previous one) waits in the worker's buffer and goes out with ``add_writer``.
 
 A worker that dies (killed, out of memory) fails the calls it held with
 :class:`WorkerCrashed` and is replaced; nothing else is affected. Calls are plain picklable
@@ -30,6 +32,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
+import struct
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -95,6 +100,15 @@ class _Worker:
         self.process.start()
         child.close()
         self.calls: dict[int, asyncio.Future[Any]] = {}
+        # The parent's end again, for non-blocking sends (MSG_DONTWAIT: reads stay blocking).
+        self.sock = socket.socket(fileno=os.dup(parent.fileno()))
+        self.out: deque[memoryview] = deque()  # what the pipe could not take yet
+        self.writing = False  # add_writer is on
+
+    def close(self) -> None:
+        self.out.clear()
+        self.sock.close()
+        self.conn.close()
 
 
 class WorkerPool:
@@ -119,7 +133,7 @@ class WorkerPool:
         worker = _Worker(self._ctx, index)
         for data in self._shared.values():  # before any call can reach it
             with contextlib.suppress(OSError):  # died at once: the reader sees EOF, replaces it
-                worker.conn.send_bytes(data)
+                self._send(worker, data)
         self._loop.add_reader(worker.conn.fileno(), self._readable, worker)
         if index < len(self._workers):
             self._workers[index] = worker
@@ -145,7 +159,7 @@ class WorkerPool:
         self._shared[name] = data
         for worker in list(self._workers):
             try:
-                worker.conn.send_bytes(data)
+                self._send(worker, data)
             except OSError:
                 self._replace(worker)  # the replacement is sent every shared value
 
@@ -158,14 +172,47 @@ class WorkerPool:
         data = pickle.dumps((call_id, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         worker.calls[call_id] = future
         try:
-            # Blocking write: a pipe holds 64 KiB and the worker drains it at once; bodies
-            # above the spool threshold travel as file paths, never through the pipe.
-            worker.conn.send_bytes(data)
+            self._send(worker, data)
         except OSError:
             worker.calls.pop(call_id, None)
             self._replace(worker)
             raise WorkerCrashed(f"worker {worker.index} is gone") from None
         return await future
+
+    def _send(self, worker: _Worker, data: bytes) -> None:
+        """Queue one message (multiprocessing's framing, which the worker's recv_bytes reads)
+        and write as much as the pipe takes now; raises OSError if the worker is gone."""
+        size = len(data)
+        header = struct.pack("!i", size) if size <= 0x7FFFFFFF else struct.pack("!iQ", -1, size)
+        worker.out.append(memoryview(header))
+        worker.out.append(memoryview(data))
+        if not worker.writing:
+            self._flush(worker)
+
+    def _flush(self, worker: _Worker) -> None:
+        assert self._loop is not None
+        while worker.out:
+            buffer = worker.out[0]
+            try:
+                sent = worker.sock.send(buffer, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(buffer):
+                worker.out[0] = buffer[sent:]
+                if not worker.writing:
+                    self._loop.add_writer(worker.sock.fileno(), self._writable, worker)
+                    worker.writing = True
+                return
+            worker.out.popleft()
+        if worker.writing:
+            self._loop.remove_writer(worker.sock.fileno())
+            worker.writing = False
+
+    def _writable(self, worker: _Worker) -> None:
+        try:
+            self._flush(worker)
+        except OSError:
+            self._replace(worker)
 
     def _readable(self, worker: _Worker) -> None:
         try:
@@ -186,7 +233,10 @@ class WorkerPool:
         assert self._loop is not None
         with contextlib.suppress(Exception):
             self._loop.remove_reader(worker.conn.fileno())
-        worker.conn.close()
+        if worker.writing:
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(worker.sock.fileno())
+        worker.close()
         for future in worker.calls.values():
             if not future.done():
                 future.set_exception(
@@ -216,7 +266,9 @@ class WorkerPool:
         for worker in self._workers:
             with contextlib.suppress(Exception):
                 loop.remove_reader(worker.conn.fileno())
-            worker.conn.close()  # the worker sees EOF and returns
+                if worker.writing:
+                    loop.remove_writer(worker.sock.fileno())
+            worker.close()  # the worker sees EOF and returns
         for worker in self._workers:
             await asyncio.to_thread(worker.process.join, 5)
             if worker.process.is_alive():

@@ -116,3 +116,37 @@ async def test_shared_values_reach_every_worker_in_order_and_survive_a_death(
     assert again == [{"version": 2}] * 6
     with pytest.raises(KeyError):
         await pool.run(read_shared, "never shared")
+
+
+def length(data: bytes) -> int:
+    return len(data)
+
+
+async def test_a_big_call_to_a_busy_worker_does_not_block_the_event_loop() -> None:
+    """Calls the pipe cannot take yet wait in the pool's buffer, not in a blocking write."""
+    pool = WorkerPool(1)
+    await pool.start()
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:  # how long the loop went without running us
+        last = loop.time()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticks = asyncio.ensure_future(ticker())
+    try:
+        busy_call = asyncio.ensure_future(pool.run(busy, 1.0))
+        await asyncio.sleep(0.1)  # the worker is now inside busy()
+        big = [asyncio.ensure_future(pool.run(length, b"x" * (4 << 20))) for _ in range(3)]
+        assert await asyncio.gather(*big) == [4 << 20] * 3
+        assert await busy_call > 0
+    finally:
+        stop.set()
+        await ticks
+        await pool.close()
+    # A blocking write would have frozen the loop until busy() ended (~0.9 s).
+    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f} s"
