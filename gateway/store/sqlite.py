@@ -199,10 +199,19 @@ class _Database:
         loop = asyncio.get_running_loop()
         if not write:
             try:
-                return await loop.run_in_executor(self._reader_thread, _drive, coro)
+                started = self._reader_thread.submit(_drive, coro)
             except RuntimeError as exc:
+                coro.close()
                 if self._closed:  # the pool shut down under us
                     raise StoreUnavailable("the store is closed") from exc
+                raise
+            try:
+                return await asyncio.wrap_future(started, loop=loop)
+            except asyncio.CancelledError:
+                # The caller went away (a client that hung up) before the read ran: close the
+                # coroutine, or Python warns it was never awaited.
+                if started.cancelled():
+                    coro.close()
                 raise
         future: asyncio.Future[T] = loop.create_future()
         with self._pending_lock:

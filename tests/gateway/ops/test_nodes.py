@@ -512,6 +512,12 @@ async def _freeze_holding_a_lease(
         node.signal(signal.SIGSTOP)
         held = [int(r["id"]) for r in await conn.fetch(query, node.name)]
         if held:
+            # A commit the node sent just before the stop may still land (PostgreSQL runs it,
+            # not the frozen node): look again once it has, keep what is still unpublished.
+            await asyncio.sleep(0.3)
+            still = {int(r["id"]) for r in await conn.fetch(query, node.name)}
+            held = [i for i in held if i in still]
+        if held:
             return held
         node.signal(signal.SIGCONT)
         await asyncio.sleep(0.003)
