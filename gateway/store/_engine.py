@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from gateway.store import _codec, chain
 from gateway.store.base import TraceEvent, TraceRow, VerifyResult
-from gateway.store.errors import StoreError
+from gateway.store.errors import SchemaTooNew, StoreError
 from gateway.store.migrations import MIGRATIONS
 
 __all__ = ["Clock", "Database", "Dialect", "Row", "SqlBase", "Tx"]
@@ -108,6 +108,15 @@ class SqlBase:
                 await tx.execute(self._d.migration_lock)
             await tx.execute(self._d.schema_migrations_ddl)
             done = {r["version"] for r in await tx.fetch("SELECT version FROM schema_migrations")}
+            unknown = sorted(done - {m.version for m in MIGRATIONS})
+            if unknown:
+                raise SchemaTooNew(
+                    f"the database has schema versions {unknown} that this release does not"
+                    f" know (it knows up to {MIGRATIONS[-1].version}): upgrade this node, do"
+                    " not run an older release on a newer database"
+                    " / cơ sở dữ liệu đã được nâng cấp bởi phiên bản mới hơn: hãy nâng cấp"
+                    " nút này"
+                )
             for m in MIGRATIONS:
                 if m.version in done:
                     continue

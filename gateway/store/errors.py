@@ -29,6 +29,7 @@ from typing import ClassVar
 __all__ = [
     "BadCursor",
     "BadTransition",
+    "SchemaTooNew",
     "StoreBusy",
     "StoreConflict",
     "StoreError",
@@ -91,6 +92,14 @@ class BadTransition(StoreError):
 
     code = "store.bad_transition"
     http_status = 409
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer release than this one (a node left behind in a
+    rolling upgrade, or a restore into an older install): refusing protects the data."""
+
+    code = "store.schema_too_new"
+    http_status = 503
 
 
 class BadCursor(StoreError):

@@ -28,6 +28,7 @@ from gateway.store import (
     System,
 )
 from gateway.store.chain import GENESIS, entry_hash
+from gateway.store.errors import SchemaTooNew
 from gateway.store.migrations import MIGRATIONS
 
 from .conftest import Backend
@@ -45,6 +46,18 @@ class TestStoreContract:
         assert await store.migrate() == []
         rows = await backend.raw("SELECT version FROM schema_migrations ORDER BY version")
         assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+
+    async def test_migrate_refuses_a_schema_newer_than_this_release(
+        self, store: Store, backend: Backend
+    ) -> None:
+        newer = MIGRATIONS[-1].version + 1
+        await backend.raw(
+            "INSERT INTO schema_migrations (version, name, applied_at)"
+            f" VALUES ({newer}, 'from_a_newer_release', '2026-11-21T00:00:00.000000Z')"
+        )
+        with pytest.raises(SchemaTooNew, match=str(newer)) as caught:
+            await store.migrate()
+        assert caught.value.code == "store.schema_too_new"
 
     # -- accept ----------------------------------------------------------------------------
     async def test_accept_writes_everything_and_reaccept_writes_nothing(self, store: Store) -> None:
