@@ -330,20 +330,36 @@ class ConsoleQueries(SqlBase):
                 )
             }
             head = await tx.fetchrow("SELECT seq FROM trace_head WHERE id = 1")
+            # Retention (migration 3) deletes archived entries of finished documents; a
+            # document still in flight keeps its own, so its neighbours up to archived_seq
+            # may be gone for good reason: the signed archive holds those links.
+            archived = await tx.fetchrow(
+                "SELECT archived_seq, archived_hash FROM retention_head WHERE id = 1"
+            )
         head_seq = int(head["seq"]) if head else 0
+        archived_seq = int(archived["archived_seq"]) if archived else 0
+        archived_hash = str(archived["archived_hash"]) if archived else chain.GENESIS
         every = {**neighbours, **{r.seq: r for r in rows}}
         for row in rows:
             for entry in (every.get(row.seq - 1), row):
                 if entry is not None and _recompute(entry) != entry.hash:
                     return _broken(len(rows), entry.seq, "hash mismatch: the entry was altered")
             before = every.get(row.seq - 1)
-            if row.seq > 1 and before is None:
+            expected_prev: str | None
+            if before is not None:
+                expected_prev = before.hash
+            elif row.seq == 1:
+                expected_prev = chain.GENESIS
+            elif row.seq - 1 == archived_seq:
+                expected_prev = archived_hash  # the last archived entry's hash
+            elif row.seq - 1 < archived_seq:
+                expected_prev = None  # archived and deleted: checked against the archive
+            else:
                 return _broken(len(rows), row.seq - 1, "entry is missing (deleted?)")
-            expected_prev = before.hash if before is not None else chain.GENESIS
-            if row.prev_hash != expected_prev:
+            if expected_prev is not None and row.prev_hash != expected_prev:
                 return _broken(len(rows), row.seq, "prev_hash does not match the entry before")
             after = every.get(row.seq + 1)
-            if after is None and row.seq < head_seq:
+            if after is None and archived_seq < row.seq + 1 <= head_seq:
                 return _broken(len(rows), row.seq + 1, "entry is missing (deleted?)")
             if after is not None and after.prev_hash != row.hash:
                 return _broken(len(rows), row.seq + 1, "prev_hash does not match the entry before")

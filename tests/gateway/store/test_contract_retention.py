@@ -228,3 +228,24 @@ class TestRetentionContract:
         result = await store.verify_trace()
         assert (result.ok, result.first_broken_seq) == (False, 4)
         assert "prev_hash" in (result.reason or "")
+
+    async def test_a_live_documents_trace_checks_out_around_archived_entries(
+        self, store: Store, backend: Backend
+    ) -> None:
+        """The console's per-document check after retention: the document is still in flight,
+        so its entries stay while their archived neighbours are deleted."""
+        doc_id, _ = await accept(store, 1)  # receive, accept: seq 1, 2
+        await store.append_trace([ev("admin.x")])  # 3
+        await store.append_trace([ev("status", doc_id)])  # 4
+        await store.append_trace([ev("admin.x")])  # 5
+        await store.claim_retention("gw-a", 60)
+        rows = await _entries(store, 0, 5)
+        await store.commit_archive(_record(1, rows, 1, 0, backend.clock.now), [], node="gw-a")
+        assert [r.seq for r in await _entries(store, 0, 10)] == [1, 2, 4]
+        await store.append_trace([ev("status", doc_id)])  # 6: links to the archived hash
+        result = await store.verify_document_trace(doc_id)
+        assert (result.ok, result.checked) == (True, 4)
+        # Still a check: a forged link after the archive is found.
+        await backend.raw(f"UPDATE retention_head SET archived_hash = '{'1' * 64}'")
+        broken = await store.verify_document_trace(doc_id)
+        assert (broken.ok, broken.first_broken_seq) == (False, 6)
