@@ -41,6 +41,10 @@ def to_text(value: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
+    # fromisoformat reads the canonical form ~4x faster than strptime (every row read decodes
+    # a few of these); anything else still goes through the one format, which refuses it.
+    if len(text) == 27 and text[-1] == "Z" and text[10] == "T" and text[19] == ".":
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(text, _TEXT_FORMAT).replace(tzinfo=UTC)
 
 

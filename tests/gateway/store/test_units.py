@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.store import StoreInvalid, _codec
 from gateway.store.chain import GENESIS, entry_hash
@@ -35,6 +37,22 @@ def test_timestamps_are_fixed_width_utc_text() -> None:
     assert _codec.to_text(AT) < _codec.to_text(later)  # text order is time order
     with pytest.raises(StoreInvalid):
         _codec.to_text(datetime(2025, 7, 1))  # naive
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)))
+def test_timestamp_text_round_trips_and_matches_strptime(value: datetime) -> None:
+    text = _codec.to_text(value)
+    assert _codec.from_text(text) == value
+    assert _codec.from_text(text) == datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=UTC
+    )
+    assert _codec.from_text(text).tzinfo is UTC
+
+
+def test_timestamp_text_outside_the_canonical_form_is_refused() -> None:
+    for bad in ("2026-11-21T18:00:00+123456Z", "2026-11-21 18:00:00.123456Z", "yesterday"):
+        with pytest.raises(ValueError, match="does not match format"):
+            _codec.from_text(bad)
 
 
 @pytest.mark.parametrize(
