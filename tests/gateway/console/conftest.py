@@ -392,6 +392,26 @@ def browser(_driver: Any, live: Live) -> Any:
     return _driver
 
 
+def gone(element: Any) -> Any:
+    """A wait condition: ``element``'s page was replaced (``ec.staleness_of``, also when
+    ChromeDriver reports it as "Node with given id does not belong to the document", an
+    "unknown error" some versions raise for an element of a page that just went away)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def predicate(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return predicate
+
+
 def login(driver: Any, live: Live, username: str, password: str | None = None) -> None:
     """Sign the browser in through the login form (and wait for the page after it)."""
     from selenium.webdriver.common.by import By
@@ -405,7 +425,7 @@ def login(driver: Any, live: Live, username: str, password: str | None = None) -
     )
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "login-submit").click()
-    WebDriverWait(driver, 20).until(ec.staleness_of(page))
+    WebDriverWait(driver, 20).until(gone(page))
     WebDriverWait(driver, 20).until(
         ec.any_of(
             ec.presence_of_element_located((By.ID, "signed-in")),

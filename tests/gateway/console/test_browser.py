@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from gateway.admins import hash_password
 from gateway.store import Admin
 
-from .conftest import COMMUNES, SUBJECTS, Live, login
+from .conftest import COMMUNES, SUBJECTS, Live, gone, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def _search(browser: Any, live: Live, text: str) -> list[str]:
     box.send_keys(text)
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "search-submit").click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
+    WebDriverWait(browser, 20).until(gone(page))
     WebDriverWait(browser, 20).until(
         ec.any_of(
             ec.presence_of_element_located((By.ID, "results")),

@@ -20,7 +20,7 @@ from gateway.app import BROKER
 from gateway.broker import EffectFailed, Handover
 from gateway.store import DeliveryState
 
-from .conftest import COMMUNES, DISTRICT, SUBJECTS, Live, document, login
+from .conftest import COMMUNES, DISTRICT, SUBJECTS, Live, document, gone, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def _submit(browser: Any, button_id: str, *, confirm: bool = False) -> None:
     if confirm:  # console.js asks window.confirm() for forms with data-confirm
         WebDriverWait(browser, 10).until(ec.alert_is_present())
         browser.switch_to.alert.accept()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
+    WebDriverWait(browser, 20).until(gone(page))
 
 
 def _dead_letter(live: Live, number: int) -> str:

@@ -514,7 +514,7 @@ async def _freeze_holding_a_lease(
         if held:
             # A commit the node sent just before the stop may still land (PostgreSQL runs it,
             # not the frozen node): look again once it has, keep what is still unpublished.
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.1)
             still = {int(r["id"]) for r in await conn.fetch(query, node.name)}
             held = [i for i in held if i in still]
         if held:
