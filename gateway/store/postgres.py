@@ -11,6 +11,11 @@ Several gateway processes may share one database. What keeps them correct:
   concurrent insert of the same key and then reports the conflict;
 - ``migrate()`` takes a transaction-scoped advisory lock.
 
+A node that stalls inside a transaction (a paused VM, a SIGSTOP, a wedged event loop) would
+hold its locks, ``trace_head`` among them, and stall every other node with it: the sessions
+run with ``idle_in_transaction_session_timeout`` (10 s unless the DSN sets it), so PostgreSQL
+ends such a session, rolls its transaction back and lets the others go on.
+
 Lock order is always: domain rows first, ``trace_head`` last (appends are the last statement of
 every transaction), so these locks cannot deadlock each other.
 """
@@ -22,6 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -53,6 +59,9 @@ POSTGRES = Dialect(
     ),
 )
 
+#: Server setting for every session (overridable in the DSN's query, like ``search_path``).
+IDLE_IN_TRANSACTION = "idle_in_transaction_session_timeout"
+
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -76,6 +85,7 @@ def _translate(exc: BaseException) -> StoreError:
     if isinstance(
         exc,
         asyncpg.PostgresConnectionError
+        | asyncpg.IdleInTransactionSessionTimeoutError  # the session was ended (stalled)
         | asyncpg.CannotConnectNowError
         | asyncpg.AdminShutdownError
         | asyncpg.InsufficientResourcesError  # disk full, too many connections
@@ -171,9 +181,17 @@ class PostgresStore(SqlStore):
         min_size: int = 1,
         max_size: int = 10,
         acquire_timeout: float = 10.0,
+        idle_transaction_timeout: float = 10.0,
     ) -> PostgresStore:
+        """``idle_transaction_timeout``: seconds a session may sit idle inside a transaction
+        before PostgreSQL ends it (module docstring); the DSN's own setting wins."""
+        settings = {}
+        if IDLE_IN_TRANSACTION not in parse_qs(urlsplit(dsn).query):
+            settings[IDLE_IN_TRANSACTION] = str(max(int(idle_transaction_timeout * 1000), 1))
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, server_settings=settings
+            )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(_Database(pool, acquire_timeout), clock)

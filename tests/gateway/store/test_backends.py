@@ -133,3 +133,47 @@ async def test_postgres_claim_skips_rows_locked_by_another_relay(pg_backend: Bac
     finally:
         await holder.close()
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_session_stalled_in_a_transaction_releases_its_locks(
+    pg_backend: Backend,
+) -> None:
+    """A node frozen between its trace append and its COMMIT (a paused VM, SIGSTOP) holds the
+    ``trace_head`` lock every other node's writes need: PostgreSQL ends that session after
+    ``idle_in_transaction_session_timeout`` and the others go on."""
+    store = await pg_backend.open()
+    await store.migrate()
+    await store.close()
+    sep = "&" if "?" in pg_backend.dsn else "?"
+    stalled = await open_store(f"{pg_backend.dsn}{sep}idle_in_transaction_session_timeout=500")
+    other = await asyncpg.connect(pg_backend.dsn)
+
+    async def stall() -> None:
+        async with stalled._db.write() as tx:  # type: ignore[attr-defined]
+            await tx.fetch("SELECT seq FROM trace_head FOR UPDATE")
+            waiting = asyncio.create_task(other.fetchval("SELECT seq FROM trace_head FOR UPDATE"))
+            # The lock comes free while its holder is still "frozen" (idle in its transaction).
+            await asyncio.wait_for(waiting, timeout=5)
+            await tx.fetch("SELECT 1 AS still_there")
+
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            await stall()
+        assert info.value.retryable
+    finally:
+        await other.close()
+        await stalled.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_sessions_default_to_a_ten_second_idle_transaction_limit(
+    pg_backend: Backend,
+) -> None:
+    store = await pg_backend.open()
+    try:
+        async with store._db.read() as tx:  # type: ignore[attr-defined]
+            rows = await tx.fetch("SHOW idle_in_transaction_session_timeout")
+        assert list(rows[0].values()) == ["10s"]
+    finally:
+        await store.close()
