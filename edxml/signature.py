@@ -72,6 +72,7 @@ import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, cast
 
 import cryptography.exceptions
 from cryptography import x509
@@ -436,11 +437,14 @@ def _layout(root: etree._Element) -> _Layout:
 def _id_index(root: etree._Element) -> _Index:
     """Every ``Id`` value in the document, matched as signxml does (``local-name() = 'Id'``)."""
     index: _Index = {}
-    for el in root.iter(etree.Element):
-        for name, value in el.attrib.items():
-            if _local(name) == "Id":
-                index.setdefault(str(value), []).append(el)
+    found = cast(list[Any], _ID_ATTRIBUTES(root))  # attribute values, in document order
+    for attribute in found:
+        index.setdefault(str(attribute), []).append(attribute.getparent())
     return index
+
+
+#: Every attribute named Id in any namespace (libxml2 walks the tree, not Python).
+_ID_ATTRIBUTES = etree.XPath("//@*[local-name() = 'Id']")
 
 
 def _refuse_duplicates(

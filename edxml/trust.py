@@ -35,7 +35,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -306,23 +306,48 @@ def _find_issuer(
     return None
 
 
+#: Verdicts of the two signature checks a path needs, by what was checked. They are pure
+#: functions of the bytes (the time checks stay per call), and a hub sees the same few
+#: agency certificates and CRLs thousands of times a day: two RSA verifications saved per
+#: package. Bounded: cleared when full, never stale (a new CRL has a new fingerprint).
+_VERDICTS: dict[tuple[object, x509.Certificate], bool] = {}
+_VERDICTS_MAX = 4096
+
+
+def _remember(key: tuple[object, x509.Certificate], check: Callable[[], bool]) -> bool:
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = check()
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     # The one place where cryptography's verification exceptions become a yes/no: a wrong
     # signature (InvalidSignature), a name mismatch or unsupported algorithm (ValueError), or
     # an unsupported issuer key type (TypeError) all mean "not issued by this candidate".
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    def check() -> bool:
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    return _remember((cert, issuer), check)  # certificates hash and compare by their DER
 
 
 def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
-    try:
-        return crl.is_signature_valid(key)  # type: ignore[arg-type]  # X25519 etc. raise TypeError
-    except (TypeError, ValueError):
-        return False
+    def check() -> bool:
+        key = issuer.public_key()
+        try:
+            return crl.is_signature_valid(key)  # type: ignore[arg-type]  # X25519 etc. raise TypeError
+        except (TypeError, ValueError):
+            return False
+
+    # A CRL object does not hash: its fingerprint stands for it.
+    return _remember((crl.fingerprint(hashes.SHA256()), issuer), check)
 
 
 def _extension(cert: x509.Certificate, kind: type[_E]) -> _E | None:

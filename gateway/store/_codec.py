@@ -13,6 +13,7 @@ from typing import Any
 from gateway.store.errors import BadCursor, StoreInvalid
 
 __all__ = [
+    "canonical",
     "dumps",
     "from_text",
     "json_value",
@@ -91,7 +92,12 @@ def _text(text: str) -> str:
 
 def dumps(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 characters kept (for hashing and storing)."""
-    return json.dumps(json_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical(json_value(value))
+
+
+def canonical(value: Any) -> str:
+    """:func:`dumps` of a value :func:`json_value` already normalised (not again)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text: str | None) -> Any:

@@ -158,12 +158,14 @@ class SqlBase:
         seq, prev = int(head["seq"]), str(head["hash"])
         now = self._now()
         rows: list[TraceRow] = []
+        texts: list[str] = []  # each detail serialised once: hashed and stored as it is
         for ev in events:
             seq += 1
             at = _codec.utc(ev.at) if ev.at is not None else now
             detail = _codec.json_value(ev.detail)
-            digest = chain.entry_hash(
-                seq, ev.doc_id, ev.node, ev.stage, ev.outcome, detail, at, prev
+            texts.append(_codec.canonical(detail))
+            digest = chain.text_hash(
+                seq, ev.doc_id, ev.node, ev.stage, ev.outcome, texts[-1], _codec.to_text(at), prev
             )
             rows.append(
                 TraceRow(
@@ -190,12 +192,12 @@ class SqlBase:
                     r.node,
                     r.stage,
                     r.outcome,
-                    _codec.dumps(r.detail),
+                    text,
                     r.at,
                     r.prev_hash,
                     r.hash,
                 )
-                for r in rows
+                for r, text in zip(rows, texts, strict=True)
             ],
         )
         await tx.execute("UPDATE trace_head SET seq = $1, hash = $2 WHERE id = 1", seq, prev)

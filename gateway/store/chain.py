@@ -14,12 +14,13 @@ order is fixed by this file and not by any serialiser::
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 from gateway.store import _codec
 
-__all__ = ["GENESIS", "entry_hash"]
+__all__ = ["GENESIS", "entry_hash", "text_hash"]
 
 # prev_hash of the first entry.
 GENESIS = "0" * 64
@@ -36,7 +37,32 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     """The hex SHA-256 of one entry's canonical form."""
-    canonical = _codec.dumps(
-        [seq, doc_id, node, stage, outcome, detail, _codec.to_text(at), prev_hash]
+    return text_hash(
+        seq, doc_id, node, stage, outcome, _codec.dumps(detail), _codec.to_text(at), prev_hash
     )
+
+
+def text_hash(
+    seq: int,
+    doc_id: str | None,
+    node: str,
+    stage: str,
+    outcome: str,
+    detail_json: str,
+    at_text: str,
+    prev_hash: str,
+) -> str:
+    """:func:`entry_hash` from ``detail`` already in canonical JSON and ``at`` as its text.
+
+    The appender serialises each detail once and stores that very text; the array is then
+    joined here rather than serialised again: JSON is compositional, so this is the same
+    text ``_codec.dumps`` gives for the whole array (a property test holds it to that).
+    """
+    fields = (doc_id, node, stage, outcome, at_text, prev_hash)
+    q = [_string(v) for v in fields]
+    canonical = f"[{int(seq)},{q[0]},{q[1]},{q[2]},{q[3]},{detail_json},{q[4]},{q[5]}]"
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _string(value: str | None) -> str:
+    return json.dumps(_codec.json_value(value), ensure_ascii=False)

@@ -407,6 +407,27 @@ def test_issuer_must_be_a_ca_that_really_signed(p: Pki) -> None:
     assert p.trust.validate([p.agency_ec.cert, *p.agency_ec.chain])[-1] == p.root.cert
 
 
+def test_remembered_verdicts_never_stand_in_for_another_certificate_or_crl(p: Pki) -> None:
+    """trust.py remembers the cryptographic verdicts (certificate issued by, CRL signed by)
+    per exact certificate and CRL: a look-alike with another key, or a new CRL, is checked
+    afresh, and the time checks run every time."""
+    chain = [p.agency_ec.cert, *p.agency_ec.chain]
+    for _ in range(3):  # the second and third validations come from the remembered verdicts
+        assert p.trust.validate(chain)[-1] == p.root.cert
+    # A twin of the intermediate (same names, other keys): not remembered as valid.
+    twin = pki.make_ca("edxml test issuing CA", pki.make_ca("edxml test root CA", kind="rsa"))
+    assert twin.cert.subject == p.intermediate.cert.subject
+    with pytest.raises(SignatureError, match="certificate_untrusted"):
+        p.trust.validate([p.agency_ec.cert, twin.cert])
+    # A CRL published later (a new CRL, a new fingerprint) revokes what was valid a moment ago.
+    revokes = pki.make_crl(p.root, [(p.intermediate.cert, pki.NOW - dt.timedelta(hours=1))])
+    with pytest.raises(SignatureError, match="certificate_revoked"):
+        p.trust.with_crls(revokes).validate(chain)
+    # The same remembered path, at a time outside the certificates' validity: expired.
+    with pytest.raises(SignatureError, match="certificate_expired"):
+        p.trust.validate(chain, dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+
+
 def test_trust_store_from_files(p: Pki, tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(p.root.cert.public_bytes(Encoding.PEM))
     (tmp_path / "ca.der").write_bytes(p.intermediate.cert.public_bytes(Encoding.DER))

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.store import StoreInvalid, _codec
-from gateway.store.chain import GENESIS, entry_hash
+from gateway.store.chain import GENESIS, entry_hash, text_hash
 from gateway.store.errors import BadCursor
 
 AT = datetime(2025, 7, 1, 8, 0, 0, 5, tzinfo=UTC)
@@ -26,6 +26,51 @@ def test_entry_hash_is_pinned() -> None:
     )
     assert digest == hashlib.sha256(canonical.encode()).hexdigest()
     assert entry_hash(1, "doc-1", "gw-1", "accept", "ok", {}, AT, GENESIS) != digest
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(blacklist_characters="\x00")),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(blacklist_characters="\x00")), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=20)
+
+
+@given(
+    st.integers(1, 2**62),
+    st.none() | _TEXT,
+    _TEXT,
+    _TEXT,
+    _TEXT,
+    _JSON,
+    st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)),
+    _TEXT,
+)
+def test_the_appenders_joined_form_is_the_canonical_array(
+    seq: int, doc_id: str | None, node: str, stage: str, outcome: str, detail: object,
+    at: datetime, prev: str,
+) -> None:  # fmt: skip
+    """The appender joins pre-serialised parts (chain.text_hash): the same text, the same hash,
+    as serialising the whole array at once (the form the verifier reads, pinned above)."""
+    whole = _codec.dumps([seq, doc_id, node, stage, outcome, detail, _codec.to_text(at), prev])
+    expected = hashlib.sha256(whole.encode()).hexdigest()
+    assert entry_hash(seq, doc_id, node, stage, outcome, detail, at, prev) == expected
+    text = text_hash(
+        seq, doc_id, node, stage, outcome, _codec.dumps(detail), _codec.to_text(at), prev
+    )
+    assert text == expected
+
+
+def test_text_hash_refuses_nul_like_the_canonical_form() -> None:
+    with pytest.raises(StoreInvalid):
+        text_hash(1, "doc\x00", "gw", "accept", "ok", "{}", "2025-07-01T08:00:00.000000Z", GENESIS)
 
 
 def test_timestamps_are_fixed_width_utc_text() -> None:
