@@ -3,7 +3,8 @@
 The store holds only ``Message.blob_key`` (invariant §3.5: big payloads travel by reference);
 the bytes live here, one file per key under ``blob_dir`` (``sha256/ab/cd/<hex>``, so no
 directory grows past a few thousand entries). A blob is written to a temporary file in the
-same directory, flushed with ``fsync`` and renamed into place, and the directory is synced too:
+same directory, flushed with ``fsync`` and renamed into place, and the directory is synced too
+(and, the first time, the parent of each fan-out folder it had to create):
 a crash leaves either the whole blob or none, and a blob is on disk before the store commit
 that points at it (invariant §3.1). Keys are content addresses, so writing an existing key is a
 no-op. Several nodes of one hub share the folder (a shared volume).
@@ -14,6 +15,7 @@ Methods are synchronous: the gateway calls them in its process-pool workers or t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -56,7 +58,7 @@ class BlobStore:
         target = self.path(key)
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._parents(target.parent)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
             with open(tmp, "wb") as fh:
@@ -65,8 +67,9 @@ class BlobStore:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, target)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         if self.fsync:
             _sync_dir(target.parent)
         return target
@@ -77,7 +80,7 @@ class BlobStore:
         if target.is_file():
             Path(source).unlink(missing_ok=True)
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._parents(target.parent)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
             shutil.move(str(source), tmp)
@@ -85,11 +88,32 @@ class BlobStore:
                 with open(tmp, "rb+") as fh:
                     os.fsync(fh.fileno())
             os.replace(tmp, target)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         if self.fsync:
             _sync_dir(target.parent)
         return target
+
+    def _parents(self, folder: Path) -> None:
+        """Create ``folder`` and what is missing above it; sync the entry of each new one.
+
+        A new fan-out folder is itself an entry in its parent: without syncing that parent,
+        a crash could lose the folder, and the blob in it that the store already points at.
+        """
+        if folder.is_dir():
+            return
+        missing = []
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for new in reversed(missing):
+            # Another worker or node may make it meanwhile: sync all the same, since our blob
+            # must not depend on that one's sync having happened yet.
+            with contextlib.suppress(FileExistsError):
+                new.mkdir()
+            if self.fsync:
+                _sync_dir(new.parent)
 
     def open(self, key: str) -> BinaryIO:
         try:

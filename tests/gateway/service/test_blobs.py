@@ -1,0 +1,91 @@
+"""The blob folder: atomic, durable, content-addressed files (gateway/blobs.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from gateway import blobs
+from gateway.blobs import BlobError, BlobStore
+
+
+def _key(data: bytes) -> str:
+    return "sha256/" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The folders whose entries were fsync'ed, in order (the real fsync still runs)."""
+    calls: list[Path] = []
+    real = blobs._sync_dir
+
+    def record(path: Path) -> None:
+        calls.append(Path(path))
+        real(path)
+
+    monkeypatch.setattr(blobs, "_sync_dir", record)
+    return calls
+
+
+def test_put_read_is_idempotent_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    data = b"<edXML>...</edXML>"
+    key = _key(data)
+    path = store.put(key, data)
+    assert store.read(key) == data and store.exists(key)
+    assert store.put(key, b"other bytes") == path  # a content address: never rewritten
+    assert store.read(key) == data
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_new_fan_out_folder_is_synced_into_its_parent(tmp_path: Path, synced: list[Path]) -> None:
+    """Each folder the first blob creates is an entry in its parent: all of them are synced,
+    so a crash cannot lose the folder of a blob the store already points at."""
+    root = tmp_path / "blobs"
+    store = BlobStore(root)
+    first = _key(b"first")
+    path = store.put(first, b"first")
+    digest = first.split("/")[1]
+    fan = root / "sha256" / digest[:2]
+    assert synced == [tmp_path, root, root / "sha256", fan, path.parent]
+    # A second blob in the same fan-out folder: only its own folder's entry to sync.
+    synced.clear()
+    neighbour = "sha256/" + digest[:4] + "0" * 60
+    store.put(neighbour, b"neighbour")
+    assert synced == [path.parent]
+
+
+def test_put_file_moves_the_spooled_file_and_syncs_new_folders(
+    tmp_path: Path, synced: list[Path]
+) -> None:
+    spooled = tmp_path / "spool.part"
+    spooled.write_bytes(b"big package")
+    store = BlobStore(tmp_path / "blobs")
+    key = _key(b"big package")
+    path = store.put_file(key, spooled)
+    assert path.read_bytes() == b"big package" and not spooled.exists()
+    assert synced[-1] == path.parent and tmp_path / "blobs" in synced
+
+
+def test_a_failed_write_leaves_neither_blob_nor_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path)
+    key = _key(b"x")
+
+    def fail(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gateway.blobs.os.replace", fail)
+    with pytest.raises(OSError, match="No space"):
+        store.put(key, b"x")
+    assert not store.exists(key)
+    assert list(store.path(key).parent.iterdir()) == []
+
+
+def test_keys_are_never_paths(tmp_path: Path) -> None:
+    with pytest.raises(BlobError) as info:
+        BlobStore(tmp_path).put("../../etc/passwd", b"x")
+    assert info.value.code == "blob.invalid_key"
