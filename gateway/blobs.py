@@ -19,7 +19,6 @@ import contextlib
 import os
 import re
 import secrets
-import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,35 +73,12 @@ class BlobStore:
             _sync_dir(target.parent)
         return target
 
-    def put_file(self, key: str, source: str | Path) -> Path:
-        """Move (or copy, across file systems) a spooled file into place under ``key``."""
-        target = self.path(key)
-        if target.is_file():
-            Path(source).unlink(missing_ok=True)
-            return target
-        self._parents(target.parent)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            shutil.move(str(source), tmp)
-            if self.fsync:
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if self.fsync:
-            _sync_dir(target.parent)
-        return target
-
     def _parents(self, folder: Path) -> None:
         """Create ``folder`` and what is missing above it; sync the entry of each new one.
 
         A new fan-out folder is itself an entry in its parent: without syncing that parent,
         a crash could lose the folder, and the blob in it that the store already points at.
         """
-        if folder.is_dir():
-            return
         missing = []
         while not folder.is_dir() and folder != folder.parent:
             missing.append(folder)

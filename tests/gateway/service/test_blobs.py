@@ -57,18 +57,6 @@ def test_a_new_fan_out_folder_is_synced_into_its_parent(tmp_path: Path, synced: 
     assert synced == [path.parent]
 
 
-def test_put_file_moves_the_spooled_file_and_syncs_new_folders(
-    tmp_path: Path, synced: list[Path]
-) -> None:
-    spooled = tmp_path / "spool.part"
-    spooled.write_bytes(b"big package")
-    store = BlobStore(tmp_path / "blobs")
-    key = _key(b"big package")
-    path = store.put_file(key, spooled)
-    assert path.read_bytes() == b"big package" and not spooled.exists()
-    assert synced[-1] == path.parent and tmp_path / "blobs" in synced
-
-
 def test_a_failed_write_leaves_neither_blob_nor_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
