@@ -302,6 +302,7 @@ def serve(settings: Settings, out: TextIO) -> int:
     from gateway import logs
     from gateway.app import make_app
     from gateway.broker.errors import BrokerError
+    from gateway.loop import loop_kind, new_event_loop
 
     # JSON (or console) lines on stderr for every logger, stdlib ones included (gateway/logs.py).
     logs.configure(
@@ -311,10 +312,11 @@ def serve(settings: Settings, out: TextIO) -> int:
     )
     ssl_context = tls_context(settings) if settings.tls else None
     scheme = "https" if ssl_context else "http"
+    loop = new_event_loop(settings.event_loop)
     banner = (
         f"edxgw {settings.hub_organ_id} node {settings.node} serving "
         f"{scheme}://{settings.http_host}:{settings.http_port}/ "
-        f"(API /api/v1, /openapi.json, /readyz)\n"
+        f"(API /api/v1, /openapi.json, /readyz; event loop {loop_kind(loop)})\n"
     )
     try:
         web.run_app(
@@ -324,6 +326,7 @@ def serve(settings: Settings, out: TextIO) -> int:
             ssl_context=ssl_context,
             print=lambda _text: print(banner, end="", file=out, flush=True),
             access_log=None,
+            loop=loop,
         )
     except BrokerError as exc:
         out.write(f"edxgw: {exc.message_en}\nedxgw: {exc.message_vi}\n")

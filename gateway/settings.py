@@ -84,6 +84,11 @@ class Settings:
     directory_refresh_seconds: int = 5
     #: fsync every blob before the commit that points at it (never turn off in production).
     fsync: bool = True
+    #: The event loop ``edxgw serve`` runs on: ``uvloop`` (libuv, the default: the loop
+    #: process spends less CPU per package on sockets and callbacks) or ``asyncio`` (the
+    #: standard library's). Without the uvloop package the node falls back to asyncio and
+    #: logs it.
+    event_loop: str = "uvloop"
     log_level: str = "INFO"
     #: Web console sessions end after this many idle minutes, and at the latest after
     #: ``admin_session_hours``.
@@ -208,6 +213,10 @@ class Settings:
             )
         if self.workers < 0:
             raise ConfigError("workers", "không được âm", "must not be negative")
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ConfigError(
+                "event_loop", "phải là uvloop hoặc asyncio", "must be uvloop or asyncio"
+            )
         if self.uplink_url:
             self._check_uplink()
         if self.log_format not in ("json", "console"):

@@ -169,6 +169,7 @@ async def test_serve_the_demo_hub_then_stop_on_sigterm(server: Any, amqp_url: st
     assert await srv.wait(30) == 0, srv.output()
     output = srv.output()
     assert f"serving http://127.0.0.1:{port}/" in output
+    assert "event loop uvloop" in output  # the default loop (gateway/loop.py)
     assert "Traceback" not in output, output
     assert (srv.cwd / "var" / "edxgw.db").is_file()
 

@@ -36,6 +36,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ({"validation_mode": "sloppy"}, "validation_mode"),
         ({"store_dsn": "mysql://x"}, "store_dsn"),
         ({"production": "maybe"}, "production"),
+        ({"event_loop": "trio"}, "event_loop"),
     ],
 )
 def test_bad_values_name_their_key(values: dict[str, str], key: str) -> None:

@@ -1,0 +1,40 @@
+"""The event loop ``edxgw serve`` runs on (setting ``event_loop``).
+
+The loop process is the gateway's narrowest part under load: one thread answers HTTP, drives
+the worker pool, publishes to and consumes from RabbitMQ, and hands statements to the store's
+threads, and every package passes through it several times. uvloop runs the loop, its
+callbacks and its socket transports in C (libuv) instead of Python; measured with
+``edxgw bench`` here it raised the closed-loop throughput by about 7% in interleaved runs. It
+is a drop-in ``asyncio`` loop: nothing else in the gateway knows which one it runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+__all__ = ["loop_kind", "new_event_loop"]
+
+log = logging.getLogger(__name__)
+
+
+def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
+    """A new loop of ``kind`` (``uvloop`` or ``asyncio``); asyncio if uvloop is missing."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning(
+                "event_loop = uvloop, but the uvloop package is not installed: running on "
+                "asyncio's own loop (pip install uvloop) / chưa cài uvloop, dùng vòng asyncio"
+            )
+        else:
+            return uvloop.new_event_loop()
+    elif kind != "asyncio":
+        raise ValueError(f"unknown event loop {kind!r} (uvloop or asyncio)")
+    return asyncio.new_event_loop()
+
+
+def loop_kind(loop: asyncio.AbstractEventLoop) -> str:
+    """``uvloop`` or ``asyncio``: what ``loop`` is (for the start banner and the tests)."""
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
