@@ -38,7 +38,13 @@ def utc(value: datetime) -> datetime:
 
 def to_text(value: datetime) -> str:
     """The canonical text of a timestamp (SQLite column values, the trace hash)."""
-    return utc(value).strftime(_TEXT_FORMAT)
+    u = utc(value)
+    if u.year >= 1000:
+        # The same text as the format below, ~3x faster (every trace event and row pays it):
+        # isoformat of a UTC datetime ends in "+00:00". strftime's %Y does not pad years
+        # before 1000 (glibc), so those keep the slow path and its exact text.
+        return u.isoformat(timespec="microseconds")[:-6] + "Z"
+    return u.strftime(_TEXT_FORMAT)
 
 
 def from_text(text: str) -> datetime:
@@ -57,6 +63,20 @@ def json_value(value: Any) -> Any:
     verification. Integral floats that large become ints and ``-0.0`` becomes ``0.0`` up front;
     NUL characters, which ``jsonb`` refuses, are refused here for both backends alike.
     """
+    # Exact built-in types first: trace details are dicts of strings and ints, and every
+    # event's detail passes here (an ABC isinstance check costs ~10x a type comparison).
+    # Anything else (subclasses, enums, Mappings, floats) takes the general path below.
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is dict:
+        return {_key(k): json_value(v) for k, v in value.items()}
+    if kind is int or kind is bool or value is None:
+        return value
+    return _general(value)
+
+
+def _general(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {_key(k): json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -79,6 +99,8 @@ def json_value(value: Any) -> Any:
 
 
 def _key(key: object) -> str:
+    if type(key) is str:
+        return _text(key)
     if not isinstance(key, str):
         raise StoreInvalid(f"JSON object keys must be strings, not {type(key).__name__}")
     return _text(key)
@@ -87,6 +109,13 @@ def _key(key: object) -> str:
 def _text(text: str) -> str:
     if "\x00" in text:
         raise StoreInvalid("JSON strings must not contain NUL characters")
+    if not text.isascii():
+        # A lone surrogate ("\ud800", which json.loads accepts from a request body) has no
+        # UTF-8 form: neither the chain's hash nor PostgreSQL could take it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreInvalid("JSON strings must not contain lone surrogates") from None
     return text
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -65,4 +66,14 @@ def text_hash(
 
 
 def _string(value: str | None) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        # What json.dumps(value, ensure_ascii=False) returns for a str, without building an
+        # encoder per field (six fields per event); NUL is refused as json_value does.
+        return _quote(_codec.json_value(value))
     return json.dumps(_codec.json_value(value), ensure_ascii=False)
+
+
+#: json.dumps(str, ensure_ascii=False) is JSONEncoder.encode -> encode_basestring (C if built).
+_quote: Callable[[str], str] = json.encoder.encode_basestring

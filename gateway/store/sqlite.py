@@ -72,7 +72,13 @@ def _sql(sql: str) -> str:
     return _PARAM.sub(r"?\1", sql)
 
 
+#: Parameter types sqlite3 binds as they are (checked by exact type: the common case, fast).
+_PLAIN = frozenset({str, int, float, bytes, bool, type(None)})
+
+
 def _arg(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return _codec.to_text(value)
     if isinstance(value, enum.Enum):

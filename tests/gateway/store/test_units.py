@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,14 +34,20 @@ _JSON = st.recursive(
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(blacklist_characters="\x00")),
+    | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))),
     lambda inner: (
         st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(st.characters(blacklist_characters="\x00")), inner, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))),
+            inner,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 )
-_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=20)
+_TEXT = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20
+)
 
 
 @given(
@@ -71,6 +78,10 @@ def test_the_appenders_joined_form_is_the_canonical_array(
 def test_text_hash_refuses_nul_like_the_canonical_form() -> None:
     with pytest.raises(StoreInvalid):
         text_hash(1, "doc\x00", "gw", "accept", "ok", "{}", "2025-07-01T08:00:00.000000Z", GENESIS)
+    with pytest.raises(StoreInvalid):  # no UTF-8 form to hash (was a UnicodeEncodeError)
+        text_hash(
+            1, "doc", "gw\ud800", "accept", "ok", "{}", "2025-07-01T08:00:00.000000Z", GENESIS
+        )
 
 
 def test_timestamps_are_fixed_width_utc_text() -> None:
@@ -92,6 +103,50 @@ def test_timestamp_text_round_trips_and_matches_strptime(value: datetime) -> Non
         tzinfo=UTC
     )
     assert _codec.from_text(text).tzinfo is UTC
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+    )
+)
+def test_timestamp_text_is_exactly_the_strftime_form(value: datetime) -> None:
+    """to_text's isoformat fast path (years 1000 and later) writes what the one format writes:
+    the text is hashed into the chain, so not one character may differ."""
+    expected = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert _codec.to_text(value) == expected
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Word(enum.StrEnum):
+    OK = "ok"
+
+
+class _Dict(dict[str, object]):
+    pass
+
+
+@given(_JSON)
+def test_json_value_fast_path_is_the_general_path(value: object) -> None:
+    fast, general = _codec.json_value(value), _codec._general(value)
+    assert fast == general
+    assert _codec.canonical(fast) == _codec.canonical(general)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [_Level.HIGH, _Word.OK, True, _Dict(a=_Level.HIGH, b=(1, 2.0)), {"k": [_Word.OK, None]}],
+)
+def test_json_value_subclasses_take_the_general_path(value: object) -> None:
+    assert _codec.canonical(_codec.json_value(value)) == _codec.canonical(_codec._general(value))
+    assert json.loads(_codec.dumps({"v": value})) == json.loads(
+        json.dumps({"v": value}, default=str)
+    )
 
 
 def test_timestamp_text_outside_the_canonical_form_is_refused() -> None:
@@ -116,7 +171,15 @@ def test_json_value_survives_jsonb(value: object, normal: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"x": float("nan")}, {"x": "a\x00b"}, {1: "int key"}, {"x": object()}]
+    "bad",
+    [
+        {"x": float("nan")},
+        {"x": "a\x00b"},
+        {1: "int key"},
+        {"x": object()},
+        {"x": "ủy\ud800"},
+        {"\udfff": 1},
+    ],
 )
 def test_json_value_refuses(bad: object) -> None:
     with pytest.raises(StoreInvalid):
