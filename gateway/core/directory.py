@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edxml.errors import FormatError
 from edxml.organ import OrganId, parse_organ_id
@@ -31,8 +32,21 @@ def organ_or_none(organ_id: str) -> OrganId | None:
 
 def canonical_id(organ_id: str) -> str:
     """The spelling used as a key: edxml's canonical form, or the trimmed text if unparseable."""
+    if len(organ_id) <= _CACHED_LENGTH:
+        return _canonical_cached(organ_id)
+    return _canonical(organ_id)
+
+
+def _canonical(organ_id: str) -> str:
     organ = organ_or_none(organ_id)
     return organ.canonical if organ is not None else organ_id.strip()
+
+
+# A pure function of a short string, asked several times per package (the sender's system,
+# routing, the directory): remembered. Long inputs (only malformed ones) are not, so the
+# cache stays small whatever a package carries.
+_CACHED_LENGTH = 64
+_canonical_cached = lru_cache(maxsize=8192)(_canonical)
 
 
 @dataclass(frozen=True, slots=True, init=False)

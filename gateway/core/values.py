@@ -21,6 +21,7 @@ from edxml.validate import Mode, Policy
 from gateway.core.directory import Directory
 from gateway.core.errors import Problem
 from gateway.core.keys import Keys
+from gateway.pickling import fast_pickle
 from gateway.store.base import Kind, Message, NewDelivery, NewOutbox, StatusEvent, TraceEvent
 
 __all__ = [
@@ -58,6 +59,7 @@ class CountingIds:
         return f"{self.prefix}-{self.issued}"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submission:
     """One package as an ingress received it, with the submitting system's policy.
@@ -123,6 +125,7 @@ class Context:
         return self.keys.trust
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OriginalRef:
     """For a status: the document it reports on, as the shell looks it up.
@@ -137,6 +140,7 @@ class OriginalRef:
     document_id: str
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accepted:
     """Everything the shell commits in ONE ``store.accept`` transaction (architecture.md §3.1).
@@ -164,6 +168,7 @@ class Accepted:
         return self.message.doc_id
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
     """A refusal: the error to answer with, and the trace to append (``store.append_trace``).

@@ -31,6 +31,7 @@ from gateway.blobs import BlobStore
 from gateway.core.pipeline import process
 from gateway.core.receipt import receipt_payload, sign_receipt
 from gateway.core.values import Accepted, Context, Rejected, Submission
+from gateway.pickling import fast_pickle
 from gateway.service.pool import shared
 
 __all__ = ["CONTEXT", "Outcome", "run", "run_shared"]
@@ -39,6 +40,7 @@ __all__ = ["CONTEXT", "Outcome", "run", "run_shared"]
 CONTEXT = "context"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What came back from the worker: the core's answer, the receipt, and what it cost."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
+from gateway.pickling import fast_pickle
 from gateway.store.admins import Admin, AdminSession, Role
 from gateway.store.lifecycle import DeliveryState
 from gateway.store.search import SearchPage, SearchQuery
@@ -69,6 +70,7 @@ AgencyState = Literal["active", "locked", "merged"]
 ReportStatus = Literal["processing", "fail"]
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """One accepted package (edoc or status); the raw bytes live in the blob store."""
@@ -97,6 +99,7 @@ class Message:
     signature: str | None = None
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewDelivery:
     """A delivery to create with its message; it starts ``pending``."""
@@ -123,6 +126,7 @@ class Delivery:
     acked_at: datetime | None
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewOutbox:
     """A broker publish to perform after commit; ``body`` is a small claim-check, not a package."""
@@ -172,6 +176,7 @@ class InboxPage:
     next_cursor: str | None  # pass back for the next page; None at the end
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusEvent:
     """One business status about one original document, as reported.
@@ -207,6 +212,7 @@ class ProgressRow:
     updated_at: datetime
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceEvent:
     """A trace event to append; ``at`` None means the commit time (the store's clock)."""

@@ -72,3 +72,14 @@ def test_compact_routes_exactly_like_the_full_directory(directory: Directory) ->
         except GatewayError as exc:
             got = exc.code
         assert got == expected, organ_id
+
+
+def test_canonical_id_is_remembered_for_short_ids_only() -> None:
+    from gateway.core import directory as d
+
+    d._canonical_cached.cache_clear()
+    assert d.canonical_id(" 000.00.31.h53 ") == d.canonical_id("000.00.31.H53") == "000.00.31.H53"
+    assert d._canonical_cached.cache_info().currsize == 2
+    long = "x" * 500  # unparseable and long: answered, not remembered
+    assert d.canonical_id(long + "  ") == long
+    assert d._canonical_cached.cache_info().currsize == 2

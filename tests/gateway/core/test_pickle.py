@@ -62,3 +62,32 @@ def test_process_runs_in_a_process_pool(
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         remote = pool.submit(process, sub, make_ctx()).result(timeout=60)
     assert remote == local
+
+
+def test_pipe_values_pickle_by_field_tuple_not_dataclass_state(
+    samples: dict[str, bytes], ctx: Context
+) -> None:
+    """gateway/pickling.py: what crosses the worker pipe is rebuilt from a tuple of field
+    values (no dataclasses.fields() per object), equal to the original, still frozen."""
+    import dataclasses
+
+    import pytest
+
+    from gateway.pickling import _rebuild
+
+    ok = process(submission(samples["status_cancellation_13.edxml"], "000.00.00.G22"), ctx)
+    assert isinstance(ok, Accepted)
+    objects = [ok, ok.message, *ok.deliveries, *ok.outbox, *ok.trace, ok.status]
+    for value in objects:
+        reduced = value.__reduce__()
+        assert reduced[0] is _rebuild and reduced[1][0] is type(value)
+        copy = roundtrip(value)
+        assert copy == value and type(copy) is type(value)
+        # Frozen still (Python 3.11's slotted frozen dataclasses raise TypeError here).
+        with pytest.raises((dataclasses.FrozenInstanceError, TypeError)):
+            copy.doc_id = "other"  # type: ignore[union-attr,misc]
+    # Fields hold what they held: the nested tuples and mappings come back as they were.
+    copy = roundtrip(ok)
+    assert isinstance(copy, Accepted)
+    assert copy.trace[0].detail == ok.trace[0].detail
+    assert copy.deliveries == ok.deliveries
