@@ -99,8 +99,6 @@ def _general(value: Any) -> Any:
 
 
 def _key(key: object) -> str:
-    if type(key) is str:
-        return _text(key)
     if not isinstance(key, str):
         raise StoreInvalid(f"JSON object keys must be strings, not {type(key).__name__}")
     return _text(key)
