@@ -29,6 +29,16 @@ VPCP = "000.00.00.G22"
 UP, DOWN_MAIL = 30, 5
 
 
+# The central hub is closed in the middle of the traffic (runner.cleanup(), as a SIGTERM
+# would). A connection the province opens at that very moment can be accepted while aiohttp
+# shuts down and left for the garbage collector, which warns about its socket (seen once in a
+# full CI run; aio-libs/aiohttp#1115 is the same family). That is the outage being simulated,
+# not a leak of the gateway under test: this test judges what was delivered, below.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function _SelectorTransport.__del__"
+    ":pytest.PytestUnraisableExceptionWarning",
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
+)
 async def test_upstream_outage_loses_nothing_and_doubles_nothing(hubs: HubFactory) -> None:
     central = await hubs(
         "central",
