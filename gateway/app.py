@@ -325,6 +325,7 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BROKER] = runtime
     app[CHECKS]["broker"] = _broker_ready(broker)
     hub.on_commit = relay.notify
+    hub.outbox_claim, hub.dispatch = relay.claim, relay.dispatch
     try:
         for key in broker.topology.inboxes:
             await _start_consumer(runtime, store, settings, policy, key)
@@ -338,6 +339,7 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         runtime.stop.set()
         hub.on_commit = lambda: None
+        hub.outbox_claim, hub.dispatch = (lambda: None), (lambda rows: None)
         for task in runtime.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=15)

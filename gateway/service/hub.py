@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +46,8 @@ from gateway.store.base import (
     InboxPage,
     Kind,
     Message,
+    OutboxClaim,
+    OutboxRow,
     ProgressRow,
     StatusEvent,
     Store,
@@ -192,6 +194,11 @@ class Hub:
     fsync: bool = True
     #: Called after every commit that wrote outbox rows (the relay's ``notify``).
     on_commit: Callable[[], None] = lambda: None
+    #: The lease ``submit`` commits its outbox rows under (the relay's ``claim``), and who
+    #: publishes the rows so committed (the relay's ``dispatch``): direct dispatch, which
+    #: spares the relay a claim transaction per package (gateway/broker/relay.py).
+    outbox_claim: Callable[[], OutboxClaim | None] = lambda: None
+    dispatch: Callable[[Sequence[OutboxRow]], None] = lambda rows: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: The node's metrics (``gateway/metrics.py``); None counts nothing (tests, tools).
     metrics: Metrics | None = None
@@ -296,6 +303,7 @@ class Hub:
             accepted.outbox,
             trace,
             status=accepted.status,
+            claim=self.outbox_claim(),
         )
         if self.metrics is not None:
             self.metrics.submitted(
@@ -325,7 +333,10 @@ class Hub:
                 for d in await self.store.list_deliveries(doc_id=commit.doc_id)
             )
         else:
-            self.on_commit()
+            if commit.claimed:
+                self.dispatch(commit.claimed)
+            else:
+                self.on_commit()
             recipients = tuple(
                 {"recipient": d.recipient, "route": d.route, "delivery_id": d.delivery_id}
                 for d in accepted.deliveries

@@ -21,6 +21,7 @@ from gateway.store.base import (
     Message,
     NewDelivery,
     NewOutbox,
+    OutboxClaim,
     OutboxLag,
     OutboxRow,
     ProgressRow,
@@ -51,6 +52,10 @@ _OUTBOX_COLS = (
     "id", "delivery_id", "exchange", "routing_key", "headers", "body", "created_at",
     "published_at", "attempts", "claimed_by", "claimed_until",
 )  # fmt: skip
+#: Columns bound per row by ``_insert_claimed``, and rows per statement (SQLite allows 32766
+#: parameters; PostgreSQL 65535).
+_CLAIMED_WIDTH = 8
+_CLAIMED_CHUNK = 500
 _STATUS_COLS = (
     "status_doc_id", "doc_id", "recipient", "from_organ", "code", "description", "at",
     "recorded_at",
@@ -96,6 +101,7 @@ class ExchangeQueries(SqlBase):
         trace: Sequence[TraceEvent],
         *,
         status: StatusEvent | None = None,
+        claim: OutboxClaim | None = None,
     ) -> AcceptResult:
         now = self._now()
         m = message
@@ -129,11 +135,15 @@ class ExchangeQueries(SqlBase):
                     for d in deliveries
                 ],
             )
-            await self._insert_outbox(tx, outbox, now)
+            claimed: tuple[OutboxRow, ...] = ()
+            if claim is None:
+                await self._insert_outbox(tx, outbox, now)
+            else:
+                claimed = await self._insert_claimed(tx, outbox, now, claim)
             if status is not None:
                 await self._record_status(tx, status, now)
             await self._append(tx, trace)
-        return AcceptResult(doc_id=m.doc_id, created=True)
+        return AcceptResult(doc_id=m.doc_id, created=True, claimed=claimed)
 
     async def get_message(self, doc_id: str) -> Message | None:
         async with self._db.read() as tx:
@@ -276,6 +286,32 @@ class ExchangeQueries(SqlBase):
                     for o in rows
                 ],
             )  # fmt: skip
+
+    async def _insert_claimed(
+        self, tx: Tx, rows: Sequence[NewOutbox], now: datetime, claim: OutboxClaim
+    ) -> tuple[OutboxRow, ...]:
+        """``_insert_outbox`` with the rows leased to ``claim.node_id`` (one attempt counted),
+        as ``claim_outbox`` would leave them; returned in id order."""
+        until = now + timedelta(seconds=claim.lease_seconds)
+        out: list[OutboxRow] = []
+        for start in range(0, len(rows), _CLAIMED_CHUNK):
+            chunk = rows[start : start + _CLAIMED_CHUNK]
+            values = ", ".join(
+                f"({_params(_CLAIMED_WIDTH, 1 + i * _CLAIMED_WIDTH)}, 1)" for i in range(len(chunk))
+            )
+            args: list[Any] = []
+            for o in chunk:
+                args += [o.delivery_id, o.exchange, o.routing_key, _codec.dumps(o.headers),
+                         bytes(o.body), now, claim.node_id, until]  # fmt: skip
+            fetched = await tx.fetch(
+                "INSERT INTO outbox (delivery_id, exchange, routing_key, headers, body,"
+                f" created_at, claimed_by, claimed_until, attempts) VALUES {values}"
+                f" RETURNING {_cols(_OUTBOX_COLS)}",
+                *args,
+            )
+            out += (_outbox(r) for r in fetched)
+        # RETURNING has no defined order.
+        return tuple(sorted(out, key=lambda o: o.id))
 
     async def claim_outbox(self, limit: int, node_id: str, lease_seconds: float) -> list[OutboxRow]:
         now = self._now()

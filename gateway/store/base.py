@@ -44,6 +44,7 @@ __all__ = [
     "Message",
     "NewDelivery",
     "NewOutbox",
+    "OutboxClaim",
     "OutboxLag",
     "OutboxRow",
     "OverdueItem",
@@ -162,6 +163,22 @@ class OutboxLag(NamedTuple):
 class AcceptResult:
     doc_id: str
     created: bool  # False: a duplicate of an earlier package; nothing was written
+    #: The outbox rows written already leased to the accepting node (``accept(claim=...)``),
+    #: for its relay to publish at once; empty without a claim or for a duplicate.
+    claimed: tuple[OutboxRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxClaim:
+    """Write a package's outbox rows already leased to ``node_id`` (``Store.accept``).
+
+    The accepting node's relay then publishes them straight from the commit, without a
+    ``claim_outbox`` transaction of its own; if it never does (a crash), the lease runs out
+    and any relay claims them as usual.
+    """
+
+    node_id: str
+    lease_seconds: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -443,11 +460,13 @@ class Store(Protocol):
         trace: Sequence[TraceEvent],
         *,
         status: StatusEvent | None = None,
+        claim: OutboxClaim | None = None,
     ) -> AcceptResult:
         """Commit a package with its deliveries, outbox rows, trace (and status event).
 
         For a known ``dedup_key`` nothing is written and the original doc_id comes back with
-        ``created=False``.
+        ``created=False``. With ``claim`` the outbox rows are written leased to its node (one
+        attempt counted) and come back in ``AcceptResult.claimed``.
         """
         ...
 

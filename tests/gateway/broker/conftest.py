@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import pytest
 
-from gateway.broker import Broker
+from gateway.broker import Broker, Relay
 from gateway.core.deliver import RetryPolicy
 from gateway.store import Message, NewDelivery, NewOutbox, Store, TraceEvent, open_store
 from tests.gateway.conftest import HOST, arabbitmqctl, rabbitmqctl
@@ -73,6 +73,8 @@ async def accept(
     prefix: str,
     n: int,
     recipients: Sequence[tuple[str, str]] = AGENCIES[:1],
+    *,
+    relay: Relay | None = None,
 ) -> list[str]:
     """Accept package ``n`` with one local delivery and outbox row per recipient, as the core
     builds them (route.py): exchange P.route, the recipient's routing key, claim-check body."""
@@ -112,8 +114,13 @@ async def accept(
             )
         )
     trace = [TraceEvent(node="gw-test", stage="receive", outcome="ok", doc_id=doc_id)]
-    result = await store.accept(message, deliveries, outbox, trace)
+    # With a relay: as the hub does it, rows leased to the relay's node and dispatched.
+    claim = relay.claim() if relay is not None else None
+    result = await store.accept(message, deliveries, outbox, trace, claim=claim)
     assert result.created
+    if relay is not None:
+        assert len(result.claimed) == len(outbox)
+        relay.dispatch(result.claimed)
     return [d.delivery_id for d in deliveries]
 
 

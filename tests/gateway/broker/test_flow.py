@@ -13,7 +13,7 @@ import pytest
 
 from gateway.broker import Broker, Consumer, Effect, EffectFailed, Handover, Relay, record_only
 from gateway.core.deliver import Ack
-from gateway.store import DeliveryState, Store
+from gateway.store import DeliveryState, OutboxClaim, Store
 
 from .conftest import AGENCIES, FAST, accept, delivered_events, depth, drain, wait_until
 
@@ -99,6 +99,59 @@ async def test_accept_relay_consume_delivered(broker: Broker, store: Store, amqp
     assert await depth(amqp_url, broker.topology.inbox(KEY)) == 0
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and delivery.attempts == 0
+
+
+async def test_dispatched_rows_are_published_without_a_claim(
+    broker: Broker, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Direct dispatch: the rows ingress committed leased to this node go out from memory;
+    the relay never asks the store for a claim."""
+    claims: list[int] = []
+    claim_outbox = store.claim_outbox
+
+    async def counted(limit: int, node_id: str, lease_seconds: float) -> Any:
+        rows = await claim_outbox(limit, node_id, lease_seconds)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(store, "claim_outbox", counted)
+    async with running(broker, store, keys=tuple(k for _, k in AGENCIES[:2])) as (relay, _):
+        ids = await accept(store, broker.topology.prefix, 7, AGENCIES[:2], relay=relay)
+        for delivery_id in ids:
+            await wait_until(state_is(store, delivery_id, DeliveryState.DELIVERED), what="done")
+        await wait_until(lambda: _zero_lag(relay), what="outbox marked published")
+    assert relay.stats["published"] == 2
+    assert sum(claims) == 0  # the relay polled (an idle relay does) but never claimed a row
+    assert await delivered_events(store, "doc-7") == sorted(ids)
+
+
+async def test_dispatched_rows_left_unpublished_go_back_to_the_claim_path(
+    broker: Broker, store: Store
+) -> None:
+    """A node that leased rows at accept and stopped before publishing them: once the lease
+    runs out another relay claims and publishes them, as with any claimed row."""
+    async with running(broker, store, lease=2.0) as (relay, _):
+        claim = relay.claim()
+    assert claim is not None and claim.node_id == "gw-test"
+    # The relay is gone; ingress had committed under its lease and dispatched to nobody.
+    ids = await _accept_claimed(store, broker, 8, claim)
+    assert await store.claim_outbox(10, "other", 2.0) == []  # leased
+    async with running(broker, store) as (relay, _):
+        await wait_until(
+            state_is(store, ids[0], DeliveryState.DELIVERED), timeout=20, what="delivered"
+        )
+    assert relay.stats["published"] == 1
+
+
+async def _accept_claimed(store: Store, broker: Broker, n: int, claim: OutboxClaim) -> list[str]:
+    class Leased:  # what accept() needs of a relay: its claim; the dispatch goes nowhere
+        def claim(self) -> OutboxClaim:
+            return claim
+
+        def dispatch(self, rows: object) -> None:
+            pass
+
+    return await accept(store, broker.topology.prefix, n, relay=Leased())  # type: ignore[arg-type]
 
 
 async def _zero_lag(relay: Relay) -> bool:

@@ -16,8 +16,10 @@ from gateway.store import (
     Agency,
     BadCursor,
     BadTransition,
+    Message,
     NewDelivery,
     NewOutbox,
+    OutboxClaim,
     StatusEvent,
     Store,
     StoreConflict,
@@ -142,6 +144,50 @@ class TestStoreContract:
         assert {d.state for d in await store.list_deliveries(doc_id=doc1)} == {S.QUEUED}
         assert tuple(await store.outbox_lag()) == (0, 0.0)
         assert await store.claim_outbox(10, "relay-a", lease_seconds=30) == []
+
+    async def test_accept_with_a_claim_writes_leased_rows_and_returns_them(
+        self, store: Store, backend: Backend
+    ) -> None:
+        m = message(1)
+        deliveries, outbox = _leased_rows(m, 3)
+        result = await store.accept(
+            m, deliveries, outbox, [ev("accept", m.doc_id)], claim=OutboxClaim("node-a", 30)
+        )
+        assert result.created
+        claimed = result.claimed
+        assert [o.delivery_id for o in claimed] == [d.delivery_id for d in deliveries]
+        assert [o.id for o in claimed] == sorted(o.id for o in claimed)
+        assert {(o.claimed_by, o.attempts, o.published_at) for o in claimed} == {
+            ("node-a", 1, None)
+        }
+        assert [o.headers["n"] for o in claimed] == [0, 1, 2]
+        assert {o.body for o in claimed} == {b'{"blob": "b"}'}
+        # One lease from the commit's clock, as claim_outbox would have given.
+        assert {o.claimed_until - o.created_at for o in claimed if o.claimed_until} == {
+            timedelta(seconds=30)
+        }
+        # Leased: no other relay takes them until the lease runs out...
+        assert await store.claim_outbox(10, "relay-b", lease_seconds=30) == []
+        assert (await store.outbox_lag()).unpublished == 3
+        # ...the owner publishes them as claimed rows...
+        assert await store.mark_published([claimed[0].id]) == 1
+        # ...and if it never does, the rest go to the next relay, as after claim_outbox.
+        backend.clock.advance(31)
+        again = await store.claim_outbox(10, "relay-b", lease_seconds=30)
+        assert [o.id for o in again] == [o.id for o in claimed[1:]]
+        assert {o.attempts for o in again} == {2}
+        # A duplicate writes nothing and claims nothing.
+        dup = await store.accept(
+            message(1, doc_id="doc-1-again"), [], [], [], claim=OutboxClaim("node-a", 30)
+        )
+        assert (dup.created, dup.claimed) == (False, ())
+
+    async def test_accept_claims_more_rows_than_one_statement_binds(self, store: Store) -> None:
+        m = message(1)
+        deliveries, outbox = _leased_rows(m, 1203)
+        result = await store.accept(m, deliveries, outbox, [], claim=OutboxClaim("node-a", 30))
+        assert [o.delivery_id for o in result.claimed] == [d.delivery_id for d in deliveries]
+        assert len({o.id for o in result.claimed}) == 1203
 
     async def test_outbox_lag_and_purge(self, store: Store, backend: Backend) -> None:
         await accept(store, 1)
@@ -617,3 +663,22 @@ class TestStoreContract:
         assert info.value.retryable
         assert info.value.code == "store.unavailable"
         assert isinstance(info.value, StoreError)
+
+
+def _leased_rows(m: Message, n: int) -> tuple[list[NewDelivery], list[NewOutbox]]:
+    """``n`` local deliveries of ``m`` and their outbox rows (header ``n`` numbers them)."""
+    deliveries = [
+        NewDelivery(delivery_id=f"{m.doc_id}:R{i}", recipient=f"R{i}", route="local")
+        for i in range(n)
+    ]
+    outbox = [
+        NewOutbox(
+            delivery_id=d.delivery_id,
+            exchange="edxgw.route",
+            routing_key=f"H53.{d.recipient}",
+            headers={"doc_id": m.doc_id, "delivery_id": d.delivery_id, "n": i},
+            body=b'{"blob": "b"}',
+        )
+        for i, d in enumerate(deliveries)
+    ]
+    return deliveries, outbox
