@@ -115,8 +115,8 @@ async def accept(
         )
     trace = [TraceEvent(node="gw-test", stage="receive", outcome="ok", doc_id=doc_id)]
     # With a relay: as the hub does it, rows leased to the relay's node and dispatched.
-    claim = relay.claim() if relay is not None else None
-    result = await store.accept(message, deliveries, outbox, trace, claim=claim)
+    lease = relay.claim() if relay is not None else None
+    result = await store.accept(message, deliveries, outbox, trace, claim=lease)
     assert result.created
     if relay is not None:
         assert len(result.claimed) == len(outbox)
