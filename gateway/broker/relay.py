@@ -157,7 +157,8 @@ class Relay:
                 await self._sleep(stop)
 
     async def relay_once(self) -> int:
-        """Claim one batch, publish it with confirms, mark the confirmed rows; rows claimed."""
+        """Take one batch (dispatched rows first, else a claim from the store), publish it
+        with confirms, mark the confirmed rows; returns the rows taken."""
         rows = self._take_direct()
         if not rows:
             rows = await self.store.claim_outbox(self.batch_size, self.node, self.lease_seconds)
