@@ -52,10 +52,10 @@ _OUTBOX_COLS = (
     "id", "delivery_id", "exchange", "routing_key", "headers", "body", "created_at",
     "published_at", "attempts", "claimed_by", "claimed_until",
 )  # fmt: skip
-#: Columns bound per row by ``_insert_claimed``, and rows per statement (SQLite allows 32766
+#: Columns bound per row by ``_insert_outbox``, and rows per statement (SQLite allows 32766
 #: parameters; PostgreSQL 65535).
-_CLAIMED_WIDTH = 8
-_CLAIMED_CHUNK = 500
+_OUTBOX_WIDTH = 9
+_OUTBOX_CHUNK = 500
 _STATUS_COLS = (
     "status_doc_id", "doc_id", "recipient", "from_organ", "code", "description", "at",
     "recorded_at",
@@ -135,15 +135,13 @@ class ExchangeQueries(SqlBase):
                     for d in deliveries
                 ],
             )
-            claimed: tuple[OutboxRow, ...] = ()
-            if claim is None:
-                await self._insert_outbox(tx, outbox, now)
-            else:
-                claimed = await self._insert_claimed(tx, outbox, now, claim)
+            written = await self._insert_outbox(tx, outbox, now, claim)
             if status is not None:
                 await self._record_status(tx, status, now)
             await self._append(tx, trace)
-        return AcceptResult(doc_id=m.doc_id, created=True, claimed=claimed)
+        return AcceptResult(
+            doc_id=m.doc_id, created=True, claimed=written if claim is not None else ()
+        )
 
     async def get_message(self, doc_id: str) -> Message | None:
         async with self._db.read() as tx:
@@ -275,34 +273,24 @@ class ExchangeQueries(SqlBase):
         return True
 
     # -- outbox ----------------------------------------------------------------------------
-    async def _insert_outbox(self, tx: Tx, rows: Sequence[NewOutbox], now: datetime) -> None:
-        if rows:
-            await tx.executemany(
-                "INSERT INTO outbox (delivery_id, exchange, routing_key, headers, body,"
-                " created_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, 0)",
-                [
-                    (o.delivery_id, o.exchange, o.routing_key, _codec.dumps(o.headers),
-                     bytes(o.body), now)
-                    for o in rows
-                ],
-            )  # fmt: skip
-
-    async def _insert_claimed(
-        self, tx: Tx, rows: Sequence[NewOutbox], now: datetime, claim: OutboxClaim
+    async def _insert_outbox(
+        self, tx: Tx, rows: Sequence[NewOutbox], now: datetime, claim: OutboxClaim | None = None
     ) -> tuple[OutboxRow, ...]:
-        """``_insert_outbox`` with the rows leased to ``claim.node_id`` (one attempt counted),
-        as ``claim_outbox`` would leave them; returned in id order."""
-        until = now + timedelta(seconds=claim.lease_seconds)
+        """Write outbox rows; with ``claim`` leased to its node (one attempt counted), as
+        ``claim_outbox`` would leave them. Returns them in id order."""
+        node, until, attempts = None, None, 0
+        if claim is not None:
+            node, until, attempts = claim.node_id, now + timedelta(seconds=claim.lease_seconds), 1
         out: list[OutboxRow] = []
-        for start in range(0, len(rows), _CLAIMED_CHUNK):
-            chunk = rows[start : start + _CLAIMED_CHUNK]
+        for start in range(0, len(rows), _OUTBOX_CHUNK):
+            chunk = rows[start : start + _OUTBOX_CHUNK]
             values = ", ".join(
-                f"({_params(_CLAIMED_WIDTH, 1 + i * _CLAIMED_WIDTH)}, 1)" for i in range(len(chunk))
+                f"({_params(_OUTBOX_WIDTH, 1 + i * _OUTBOX_WIDTH)})" for i in range(len(chunk))
             )
             args: list[Any] = []
             for o in chunk:
                 args += [o.delivery_id, o.exchange, o.routing_key, _codec.dumps(o.headers),
-                         bytes(o.body), now, claim.node_id, until]  # fmt: skip
+                         bytes(o.body), now, node, until, attempts]  # fmt: skip
             fetched = await tx.fetch(
                 "INSERT INTO outbox (delivery_id, exchange, routing_key, headers, body,"
                 f" created_at, claimed_by, claimed_until, attempts) VALUES {values}"
