@@ -135,13 +135,11 @@ class ExchangeQueries(SqlBase):
                     for d in deliveries
                 ],
             )
-            written = await self._insert_outbox(tx, outbox, now, claim)
+            claimed = await self._insert_outbox(tx, outbox, now, claim)
             if status is not None:
                 await self._record_status(tx, status, now)
             await self._append(tx, trace)
-        return AcceptResult(
-            doc_id=m.doc_id, created=True, claimed=written if claim is not None else ()
-        )
+        return AcceptResult(doc_id=m.doc_id, created=True, claimed=claimed)
 
     async def get_message(self, doc_id: str) -> Message | None:
         async with self._db.read() as tx:
@@ -277,7 +275,8 @@ class ExchangeQueries(SqlBase):
         self, tx: Tx, rows: Sequence[NewOutbox], now: datetime, claim: OutboxClaim | None = None
     ) -> tuple[OutboxRow, ...]:
         """Write outbox rows; with ``claim`` leased to its node (one attempt counted), as
-        ``claim_outbox`` would leave them. Returns them in id order."""
+        ``claim_outbox`` would leave them, and returned in id order (without: nothing is read
+        back, and the result is empty)."""
         node, until, attempts = None, None, 0
         if claim is not None:
             node, until, attempts = claim.node_id, now + timedelta(seconds=claim.lease_seconds), 1
@@ -291,13 +290,15 @@ class ExchangeQueries(SqlBase):
             for o in chunk:
                 args += [o.delivery_id, o.exchange, o.routing_key, _codec.dumps(o.headers),
                          bytes(o.body), now, node, until, attempts]  # fmt: skip
-            fetched = await tx.fetch(
+            sql = (
                 "INSERT INTO outbox (delivery_id, exchange, routing_key, headers, body,"
                 f" created_at, claimed_by, claimed_until, attempts) VALUES {values}"
-                f" RETURNING {_cols(_OUTBOX_COLS)}",
-                *args,
             )
-            out += (_outbox(r) for r in fetched)
+            if claim is None:
+                await tx.execute(sql, *args)
+            else:
+                fetched = await tx.fetch(f"{sql} RETURNING {_cols(_OUTBOX_COLS)}", *args)
+                out += (_outbox(r) for r in fetched)
         # RETURNING has no defined order.
         return tuple(sorted(out, key=lambda o: o.id))
 
