@@ -62,6 +62,26 @@ class WorkerCrashed(RuntimeError):
     """The worker process running a call died before answering (the call may be retried)."""
 
 
+#: Bytes read from a worker's pipe per wake-up (answers are usually a few KB).
+_READ_SIZE = 1 << 18
+
+
+def _framed(buffer: bytearray) -> tuple[int, int] | None:
+    """Where the first whole message in ``buffer`` lies (multiprocessing's framing: a 4-byte
+    big-endian size, or -1 and an 8-byte size), or None if it is not all there yet."""
+    if len(buffer) < 4:
+        return None
+    (size,) = struct.unpack_from("!i", buffer)
+    start = 4
+    if size == -1:
+        if len(buffer) < 12:
+            return None
+        (size,) = struct.unpack_from("!Q", buffer, 4)
+        start = 12
+    end = start + size
+    return (start, end) if len(buffer) >= end else None
+
+
 def _serve(conn: Connection) -> None:
     """The worker's loop: read a call, run it, answer; exit when the pipe closes."""
     # Ctrl-C and `kill` on the process group reach the workers too: they ignore both and
@@ -103,6 +123,7 @@ class _Worker:
         # The parent's end again, for non-blocking sends (MSG_DONTWAIT: reads stay blocking).
         self.sock = socket.socket(fileno=os.dup(parent.fileno()))
         self.out: deque[memoryview] = deque()  # what the pipe could not take yet
+        self.inbox = bytearray()  # what was read of answers not yet whole
         self.writing = False  # add_writer is on
 
     def close(self) -> None:
@@ -215,18 +236,36 @@ class WorkerPool:
             self._replace(worker)
 
     def _readable(self, worker: _Worker) -> None:
+        """Read what the worker wrote, without blocking, and settle every answer now whole.
+
+        An answer may arrive in parts (a sealed package of 100 KB comes back in several
+        writes), and the pipe may be non-blocking (uvloop's ``add_reader`` makes it so): the
+        bytes are gathered here and split by multiprocessing's framing, never read blocking.
+        """
         try:
-            while worker.conn.poll():
-                call_id, ok, value = pickle.loads(worker.conn.recv_bytes())  # noqa: S301
-                future = worker.calls.pop(call_id, None)
-                if future is None or future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-        except (EOFError, OSError):
+            chunk = worker.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
             self._replace(worker)
+            return
+        if not chunk:  # EOF: the worker is gone
+            self._replace(worker)
+            return
+        buffer = worker.inbox
+        buffer += chunk
+        while (framed := _framed(buffer)) is not None:
+            start, end = framed
+            with memoryview(buffer) as view, view[start:end] as message:
+                call_id, ok, value = pickle.loads(message)  # noqa: S301 - our own worker
+            del buffer[:end]
+            future = worker.calls.pop(call_id, None)
+            if future is None or future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _replace(self, worker: _Worker) -> None:
         """A worker died: fail what it held, start another in its place."""

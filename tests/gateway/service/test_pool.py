@@ -150,3 +150,28 @@ async def test_a_big_call_to_a_busy_worker_does_not_block_the_event_loop() -> No
         await pool.close()
     # A blocking write would have frozen the loop until busy() ended (~0.9 s).
     assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+def sized(n: int, seed: int) -> bytes:
+    """An answer of ``n`` bytes that says which call it belongs to."""
+    return seed.to_bytes(4, "big") * (n // 4)
+
+
+def test_big_answers_arriving_in_parts_on_uvloop() -> None:
+    """uvloop's add_reader makes the pipe non-blocking: an answer bigger than the socket
+    buffer arrives in parts, and must be gathered, not taken for a dead worker."""
+    import uvloop
+
+    async def main() -> list[bytes]:
+        p = WorkerPool(2)
+        await p.start()
+        try:
+            sizes = [4, 300_000, 12_000, 1_500_000, 64_000] * 8
+            answers = await asyncio.gather(*(p.run(sized, n, i) for i, n in enumerate(sizes)))
+            assert [len(a) for a in answers] == [n // 4 * 4 for n in sizes]
+            return answers
+        finally:
+            await p.close()
+
+    answers = uvloop.run(main())
+    assert all(a == sized(len(a), i) for i, a in enumerate(answers))
