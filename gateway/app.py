@@ -245,6 +245,7 @@ def _hub_ctx(executor: Executor | None):  # type: ignore[no-untyped-def]
             default_signatures=SignaturePolicy(settings.signature_policy),
             limits=Policy(max_package_bytes=settings.max_package_bytes),
             fsync=settings.fsync,
+            inline_limit=settings.inline_package_bytes,
             metrics=app[METRICS],
         )
         app[HUB] = hub

@@ -238,7 +238,19 @@ class _Snapshot:
     versions: list[int]
     trace_seq: int
     trace_hash: str
-    blob_keys: list[str]
+    messages: int
+    blob_keys: list[str]  # the packages kept as files (small ones are in the store itself)
+
+
+def _keys_sql(versions: list[int]) -> str:
+    """The blob files a snapshot's messages point at: not the packages the store keeps
+    inline (migration 9), which the store's own dump carries."""
+    if 9 not in versions:
+        return "SELECT blob_key FROM messages ORDER BY 1"
+    return (
+        "SELECT blob_key FROM messages"
+        " WHERE blob_key NOT IN (SELECT blob_key FROM inline_blobs) ORDER BY 1"
+    )
 
 
 async def backup(settings: Settings, dest: Path, out: TextIO) -> Manifest:
@@ -262,7 +274,7 @@ async def backup(settings: Settings, dest: Path, out: TextIO) -> Manifest:
         snap = await _pg_snapshot(pg, dest / PG_FILE)
         files[PG_FILE] = await asyncio.to_thread(_sha256_file, dest / PG_FILE)
     out.write(
-        f"store snapshot: {len(snap.blob_keys)} packages, trace at {snap.trace_seq} "
+        f"store snapshot: {snap.messages} packages, trace at {snap.trace_seq} "
         f"/ đã chụp kho dữ liệu\n"
     )
     count, size = await asyncio.to_thread(
@@ -281,14 +293,15 @@ async def backup(settings: Settings, dest: Path, out: TextIO) -> Manifest:
         "gateway_version": __version__,
         "store": {"kind": kind, "schema": schema, "schema_versions": snap.versions},
         "trace": {"seq": snap.trace_seq, "hash": snap.trace_hash},
-        "messages": len(snap.blob_keys),
+        "messages": snap.messages,
         "blobs": {"count": count, "bytes": size},
         "archives": archives,
         "files": files,
     }
     _write_durably(dest / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
     out.write(
-        f"backup complete: {dest} ({count} packages, {size} bytes, {archives} archive files) "
+        f"backup complete: {dest} ({snap.messages} packages, {count} package files of "
+        f"{size} bytes, {archives} archive files) "
         f"/ sao lưu xong\n"
     )
     return Manifest(manifest)
@@ -318,8 +331,9 @@ def _sqlite_snapshot(source: str, dest: Path) -> _Snapshot:
 def _read_snapshot(conn: sqlite3.Connection) -> _Snapshot:
     versions = [int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
     head = conn.execute("SELECT seq, hash FROM trace_head WHERE id = 1").fetchone()
-    keys = [str(r[0]) for r in conn.execute("SELECT blob_key FROM messages ORDER BY 1")]
-    return _Snapshot(versions, int(head[0]), str(head[1]), keys)
+    messages = int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+    keys = [str(r[0]) for r in conn.execute(_keys_sql(versions))]
+    return _Snapshot(versions, int(head[0]), str(head[1]), messages, keys)
 
 
 async def _pg_snapshot(pg: _Pg, target: Path) -> _Snapshot:
@@ -332,7 +346,8 @@ async def _pg_snapshot(pg: _Pg, target: Path) -> _Snapshot:
                 for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")
             ]
             head = await conn.fetchrow("SELECT seq, hash FROM trace_head WHERE id = 1")
-            keys = [str(r[0]) for r in await conn.fetch("SELECT blob_key FROM messages ORDER BY 1")]
+            messages = int(await conn.fetchval("SELECT count(*) FROM messages"))
+            keys = [str(r[0]) for r in await conn.fetch(_keys_sql(versions))]
             argv = ["pg_dump", "-Fc", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}"]
             argv += ["-f", str(target)]
             if pg.schema:
@@ -344,7 +359,7 @@ async def _pg_snapshot(pg: _Pg, target: Path) -> _Snapshot:
     os.chmod(target, 0o600)
     _fsync(target)
     assert head is not None
-    return _Snapshot(versions, int(head["seq"]), str(head["hash"]), keys)
+    return _Snapshot(versions, int(head["seq"]), str(head["hash"]), messages, keys)
 
 
 def _copy_blobs(source: BlobStore, dest_root: Path, keys: Iterable[str]) -> tuple[int, int]:

@@ -1,28 +1,33 @@
-"""Keep package bytes on disk under their claim-check key, durably and atomically.
+"""Keep package bytes under their claim-check key, durably and atomically.
 
-The store holds only ``Message.blob_key`` (invariant §3.5: big payloads travel by reference);
-the bytes live here, one file per key under ``blob_dir`` (``sha256/ab/cd/<hex>``, so no
-directory grows past a few thousand entries). A blob is written to a temporary file in the
-same directory, flushed with ``fsync`` and renamed into place, and the directory is synced too
-(and, the first time, the parent of each fan-out folder it had to create):
-a crash leaves either the whole blob or none, and a blob is on disk before the store commit
-that points at it (invariant §3.1). Keys are content addresses, so writing an existing key is a
-no-op. Several nodes of one hub share the folder (a shared volume).
+A small sealed package (``inline_package_bytes`` or fewer) is kept in the store, in the
+transaction that accepts it (``Store.accept(sealed=...)``); the others are files of a
+:class:`BlobStore`. :class:`Packages` reads either by key, and is what every reader uses.
 
-Methods are synchronous: the gateway calls them in its process-pool workers or through
-``asyncio.to_thread``, never on the event loop.
+A message row holds only ``Message.blob_key`` (invariant §3.5: big payloads travel by
+reference); a file's bytes live here, one file per key under ``blob_dir``
+(``sha256/ab/cd/<hex>``, so no directory grows past a few thousand entries). A blob is written
+to a temporary file in the same directory, flushed with ``fsync`` and renamed into place, and
+the directory is synced too (and, the first time, the parent of each fan-out folder it had to
+create): a crash leaves either the whole blob or none, and a blob is on disk before the store
+commit that points at it (invariant §3.1). Keys are content addresses, so writing an existing
+key is a no-op. Several nodes of one hub share the folder (a shared volume).
+
+:class:`BlobStore`'s methods are synchronous: the gateway calls them in its process-pool
+workers or through ``asyncio.to_thread``, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import secrets
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-__all__ = ["BlobError", "BlobStore"]
+__all__ = ["BlobError", "BlobStore", "Packages"]
 
 _KEY = re.compile(r"^[a-z0-9]+/[0-9a-f]{16,128}$")
 
@@ -113,6 +118,56 @@ class BlobStore:
             self.path(key).unlink()
         except FileNotFoundError:
             return False
+        return True
+
+
+class _InlineBlobs(Protocol):
+    async def get_blob(self, blob_key: str) -> bytes | None: ...
+
+
+class Packages:
+    """Sealed packages by key, wherever they are kept: in the store (small ones) or as files.
+
+    The store is asked first (most packages are small); a key it does not hold is a file of
+    ``files``. Reads of a file's bytes run in a thread; :meth:`body` hands a file back as its
+    path, so that a big package is streamed, never held (invariant §3.5).
+    """
+
+    def __init__(self, store: _InlineBlobs, files: BlobStore) -> None:
+        self.store = store
+        self.files = files
+
+    async def body(self, key: str) -> bytes | Path:
+        """The bytes if the store keeps them, else the path of the existing file.
+
+        Raises :class:`BlobError` ``blob.missing`` if neither has them (a purged package),
+        ``blob.invalid_key`` for anything that is not a key.
+        """
+        path = self.files.path(key)
+        data = await self.store.get_blob(key)
+        if data is not None:
+            return data
+        if not path.is_file():
+            raise BlobError("blob.missing", f"blob {key} is missing from {self.files.root}")
+        return path
+
+    async def read(self, key: str) -> bytes:
+        body = await self.body(key)
+        if isinstance(body, bytes):
+            return body
+        return await asyncio.to_thread(self.files.read, key)
+
+    async def size(self, key: str) -> int:
+        body = await self.body(key)
+        return len(body) if isinstance(body, bytes) else body.stat().st_size
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.body(key)
+        except BlobError as exc:
+            if exc.code == "blob.missing":
+                return False
+            raise
         return True
 
 

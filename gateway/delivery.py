@@ -56,7 +56,7 @@ async def ctx(app: web.Application) -> AsyncIterator[None]:
     settings, store, hub = app[SETTINGS], app[STORE], app[HUB]
     webhook = WebhookSink(
         store,
-        hub.blobs,
+        hub.packages,
         hub_organ_id=settings.hub_organ_id,
         cert_file=settings.cert_file,
         key_file=settings.key_file,
@@ -66,7 +66,7 @@ async def ctx(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.amqp_prefix,
         queue_type=settings.amqp_queue_type,
         store=store,
-        blobs=hub.blobs,
+        blobs=hub.packages,
         hub_organ_id=settings.hub_organ_id,
         name=f"edxgw {settings.hub_organ_id} {settings.node} amqp-adapter",
     )

@@ -36,6 +36,10 @@ class ConfigError(Exception):
         super().__init__(f"{key}: {en} / {vi}")
 
 
+#: The most ``inline_package_bytes`` may be: a row, not a file, is read whole into memory.
+_INLINE_MAX = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, with the defaults of a local demo hub."""
@@ -64,6 +68,10 @@ class Settings:
     validation_mode: str = "lenient"
     signature_policy: str = "lenient"
     max_package_bytes: int = 64 * 1024 * 1024
+    #: Sealed packages of this many bytes or fewer are kept in the store, committed with the
+    #: package itself (no blob file to create and fsync); bigger ones are blob files.
+    #: 0: every package is a blob file.
+    inline_package_bytes: int = 128 * 1024
     delivery_max_attempts: int = 8
     #: Processes that parse, validate, verify and seal (0: one per CPU core).
     workers: int = 0
@@ -236,6 +244,12 @@ class Settings:
         for key in ("drain_grace_seconds", "drain_timeout_seconds", "retention_interval_hours"):
             if getattr(self, key) < 0:
                 raise ConfigError(key, "không được âm", "must not be negative")
+        if not 0 <= self.inline_package_bytes <= _INLINE_MAX:
+            raise ConfigError(
+                "inline_package_bytes",
+                f"phải từ 0 đến {_INLINE_MAX} byte",
+                f"must be between 0 and {_INLINE_MAX} bytes",
+            )
         if self.relay_lease_seconds < 1:
             raise ConfigError("relay_lease_seconds", "phải ít nhất 1", "must be at least 1")
         if self.retention_days < 1:

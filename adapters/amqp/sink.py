@@ -35,7 +35,7 @@ from pamqp.commands import Basic
 
 from adapters.amqp.config import INLINE_MAX_BYTES, queue_arguments, queue_name
 from adapters.amqp.errors import PACKAGE_UNREADABLE, PUBLISH_FAILED, UNAVAILABLE
-from gateway.blobs import BlobError, BlobStore
+from gateway.blobs import BlobError, Packages
 from gateway.broker import EffectFailed, Handover
 from gateway.broker.errors import redact
 from gateway.core.errors import Reason
@@ -60,7 +60,7 @@ class AmqpSink:
         prefix: str,
         queue_type: str,
         store: Store,
-        blobs: BlobStore,
+        blobs: Packages,
         hub_organ_id: str,
         name: str = "edxgw amqp-adapter",
         inline_max_bytes: int = INLINE_MAX_BYTES,
@@ -85,7 +85,7 @@ class AmqpSink:
         queue = queue_name(self.prefix, decision.recipient)
         blob_key, sha256 = await self._claim(handover)
         try:
-            body, size, digest = await asyncio.to_thread(self._read, blob_key)
+            body, size, digest = await self._read(blob_key)
         except (BlobError, OSError) as exc:
             raise _fail(PACKAGE_UNREADABLE, blob_key=blob_key, reason=exc) from exc
         if sha256 is not None and digest is not None and digest != sha256:
@@ -149,11 +149,11 @@ class AmqpSink:
         message = await self.store.get_message(handover.decision.doc_id)
         return (message.blob_key if message is not None else ""), None
 
-    def _read(self, blob_key: str) -> tuple[bytes, int, str | None]:
-        size = self.blobs.size(blob_key)
+    async def _read(self, blob_key: str) -> tuple[bytes, int, str | None]:
+        size = await self.blobs.size(blob_key)
         if size > self.inline_max_bytes:
             return b"", size, None  # fetched over REST: not read here at all
-        data = self.blobs.read(blob_key)
+        data = await self.blobs.read(blob_key)
         return data, len(data), hashlib.sha256(data).hexdigest()
 
     async def _ready(self, queue: str) -> AbstractRobustChannel:

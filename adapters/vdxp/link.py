@@ -83,7 +83,7 @@ class Uplink:
             client=self.client,
             gate=self.gate,
             store=hub.store,
-            blobs=hub.blobs,
+            blobs=hub.packages,
             node=hub.node,
             register=self.directory.register_one,
         )

@@ -18,7 +18,6 @@ axis de-duplicates on the receiving side (edxml.md §4.4 step 4).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from adapters.vdxp.errors import (
     UPSTREAM_ERROR,
 )
 from adapters.vdxp.status import Gate, UpstreamDown
-from gateway.blobs import BlobError, BlobStore
+from gateway.blobs import BlobError, Packages
 from gateway.broker import EffectDeferred, EffectFailed, Handover
 from gateway.store.base import Message, Store, TraceEvent
 
@@ -56,7 +55,7 @@ class UplinkSink:
         client: VdxpClient,
         gate: Gate,
         store: Store,
-        blobs: BlobStore,
+        blobs: Packages,
         node: str,
         register: Callable[[str], Awaitable[bool]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -82,7 +81,7 @@ class UplinkSink:
         if message is None:  # a delivery without its message breaks a foreign key
             raise EffectFailed(PACKAGE_MISSING.code, retryable=False, message=decision.doc_id)
         try:
-            data = await asyncio.to_thread(self.blobs.read, message.blob_key)
+            data = await self.blobs.read(message.blob_key)
         except BlobError:
             raise EffectFailed(
                 PACKAGE_MISSING.code, retryable=False, message=message.blob_key

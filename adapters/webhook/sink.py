@@ -26,6 +26,7 @@ translated in one place, :func:`_translate`, most specific first.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import ssl
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 
@@ -55,7 +56,7 @@ from adapters.webhook.signature import (
     sign_file,
     signature_header,
 )
-from gateway.blobs import BlobError, BlobStore
+from gateway.blobs import BlobError, Packages
 from gateway.broker import EffectFailed, Handover
 from gateway.core.errors import Reason
 from gateway.store.base import Store, WebhookEndpoint
@@ -89,7 +90,7 @@ class WebhookSink:
     def __init__(
         self,
         store: Store,
-        blobs: BlobStore,
+        blobs: Packages,
         *,
         hub_organ_id: str,
         cert_file: str | Path,
@@ -137,10 +138,15 @@ class WebhookSink:
             blob_key = message.blob_key if message is not None else ""
         timestamp = int(self.clock())
         try:
-            path = self.blobs.path(blob_key)
-            mac, digest, size = await asyncio.to_thread(
-                _sign_path, path, endpoint.secret, timestamp, decision.delivery_id
-            )
+            package = await self.blobs.body(blob_key)
+            if isinstance(package, bytes):
+                mac, digest, size = sign_file(
+                    endpoint.secret, timestamp, decision.delivery_id, io.BytesIO(package)
+                )
+            else:
+                mac, digest, size = await asyncio.to_thread(
+                    _sign_path, package, endpoint.secret, timestamp, decision.delivery_id
+                )
         except (BlobError, OSError) as exc:
             raise _fail(PACKAGE_UNREADABLE, retryable=True, blob_key=blob_key, reason=exc) from exc
         if sha256 is not None and digest != sha256:
@@ -162,8 +168,8 @@ class WebhookSink:
             SIGNATURE_HEADER: signature_header(mac),
         }
         try:
-            # Opening is instant; aiohttp reads the file in its executor, chunk by chunk.
-            with open(path, "rb") as body:
+            # Opening is instant; aiohttp reads a file in its executor, chunk by chunk.
+            with _open(package) as body:
                 async with client.session.post(
                     endpoint.url,
                     data=body,
@@ -226,6 +232,10 @@ class WebhookSink:
         if endpoint.tls_client:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
+
+
+def _open(package: bytes | Path) -> BinaryIO:
+    return io.BytesIO(package) if isinstance(package, bytes) else open(package, "rb")
 
 
 def _sign_path(path: Path, secret: str, timestamp: int, delivery_id: str) -> tuple[str, str, int]:

@@ -88,7 +88,8 @@ class ArchiveWriter:
         self.check = ChainCheck(name, first_seq, prev_hash)
         self._trace = _Lines(self.staging / fmt.TRACE)
         self._messages = _Lines(self.staging / fmt.MESSAGES)
-        self._packages: list[tuple[str, Path, int]] = []  # member, blob file, size
+        #: member, package (its bytes if the store kept them, else its blob file), size
+        self._packages: list[tuple[str, bytes | Path, int]] = []
         self.package_bytes = 0
 
     @property
@@ -104,11 +105,17 @@ class ArchiveWriter:
         await asyncio.to_thread(self._trace.write, data, len(rows))
 
     async def add_message(
-        self, message: Message, deliveries: list[Delivery], blob: Path | None
+        self, message: Message, deliveries: list[Delivery], blob: bytes | Path | None
     ) -> None:
-        """A purged message and its package (``blob`` None or missing: recorded as missing)."""
+        """A purged message and its package: the bytes (kept in the store) or its file
+        (``blob`` None or a missing file: recorded as missing)."""
         member = digest = None
-        if blob is not None:
+        if isinstance(blob, bytes):
+            digest, size = hashlib.sha256(blob).hexdigest(), len(blob)
+            member = fmt.package_member(message.doc_id)
+            self._packages.append((member, blob, size))
+            self.package_bytes += size
+        elif blob is not None:
             try:
                 digest, size = await asyncio.to_thread(_hash_size, blob)
             except FileNotFoundError:
@@ -172,6 +179,9 @@ class ArchiveWriter:
                 for member, blob, size in self._packages:
                     info = _plain_member(tarfile.TarInfo(member))
                     info.size = size
+                    if isinstance(blob, bytes):
+                        tar.addfile(info, io.BytesIO(blob))
+                        continue
                     with open(blob, "rb") as fh:
                         tar.addfile(info, fh)
                 for member, data in (

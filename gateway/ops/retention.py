@@ -35,7 +35,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.blobs import BlobStore
+from gateway.blobs import BlobError, BlobStore, Packages
 from gateway.core.archive import CHAIN_BROKEN, RETENTION_BUSY, ArchiveBroken, archive_name
 from gateway.core.errors import LocalError
 from gateway.core.keys import Keys
@@ -206,6 +206,7 @@ class Retention:
         report.events_archived += record.events
         report.events_deleted += purge.events_deleted
         report.messages_purged += purge.messages_purged
+        report.blobs_deleted += purge.inline_deleted  # in the store, gone with the commit
         report.blobs_deleted += await asyncio.to_thread(self._delete_blobs, purge.blob_keys)
         log.info(
             "retention: archive %s (%d entries, %d packages), %d entries deleted",
@@ -223,14 +224,17 @@ class Retention:
         self, writer: ArchiveWriter, candidates: list[Message]
     ) -> list[Message]:
         purged: list[Message] = []
+        packages = Packages(self.store, self.blobs)
         for message in candidates:
             if purged and writer.package_bytes >= self.max_package_bytes:
                 break  # the rest go into the next archive
             deliveries = await self.store.list_deliveries(doc_id=message.doc_id, limit=1000)
-            blob = self.blobs.path(message.blob_key)
-            if not blob.is_file():
+            try:
+                body: bytes | Path | None = await packages.body(message.blob_key)
+            except BlobError:
                 log.warning("retention: the package of %s is already missing", message.doc_id)
-            await writer.add_message(message, deliveries, blob)
+                body = None
+            await writer.add_message(message, deliveries, body)
             purged.append(message)
         return purged
 

@@ -5,9 +5,10 @@ peers and adapters. One gateway, several doors, one store, pipeline and trace. A
 the sans-io core (in the process pool), executes what it returns against the store, and raises
 :class:`Refused` carrying a :class:`~gateway.core.errors.Problem` when the answer is no.
 
-``submit`` is invariant §3.1 in order: the worker seals and writes the blob (fsync), then ONE
-``store.accept`` commits message, deliveries, outbox rows, status event and trace; only then
-does the caller get its DocId and signed receipt, and the relay is nudged to publish.
+``submit`` is invariant §3.1 in order: the worker seals and writes a big package's blob file
+(fsync), then ONE ``store.accept`` commits message, deliveries, outbox rows, status event and
+trace, and a small package's sealed bytes (``inline_limit``); only then does the caller get its
+DocId and signed receipt, and the relay is nudged to publish.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from edxml.errors import Issue
 from edxml.signature import SignaturePolicy
 from edxml.validate import Mode, Policy
 from gateway import logs
-from gateway.blobs import BlobStore
+from gateway.blobs import BlobError, BlobStore, Packages
 from gateway.core import acknowledge as ack_stage
 from gateway.core.archive import PURGED, PackageArchived
 from gateway.core.directory import Directory, canonical_id
@@ -192,6 +193,9 @@ class Hub:
     default_signatures: SignaturePolicy = SignaturePolicy.LENIENT
     limits: Policy = field(default_factory=Policy)
     fsync: bool = True
+    #: Sealed packages of this many bytes or fewer are committed in the store's transaction
+    #: (``Store.accept(sealed=...)``) instead of as a blob file; 0: every package is a file.
+    inline_limit: int = 0
     #: Called after every commit that wrote outbox rows (the relay's ``notify``).
     on_commit: Callable[[], None] = lambda: None
     #: The lease ``submit`` commits its outbox rows under (the relay's ``claim``), and who
@@ -209,6 +213,11 @@ class Hub:
     _compact: Directory | None = None
     #: The context last shared with the WorkerPool's workers (its clock reading aside).
     _shared: Context | None = None
+    #: Every package's bytes by key, in the store or in ``blobs`` (what readers use).
+    packages: Packages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.packages = Packages(self.store, self.blobs)
 
     # -- directory ------------------------------------------------------------------------------
     def set_directory(self, directory: Directory) -> None:
@@ -304,6 +313,7 @@ class Hub:
             trace,
             status=accepted.status,
             claim=self.outbox_claim(),
+            sealed=accepted.sealed or None,  # small: kept in the store, not as a file
         )
         if self.metrics is not None:
             self.metrics.submitted(
@@ -322,7 +332,11 @@ class Hub:
             # A re-sent package (invariant §3.3): nothing was written; answer with the
             # original DocId, and drop the blob this attempt sealed unless it is the original's.
             original = await self.store.get_message(commit.doc_id)
-            if original is not None and original.blob_key != message.blob_key:
+            if (
+                not accepted.sealed  # a file (inline bytes were never written)
+                and original is not None
+                and original.blob_key != message.blob_key
+            ):
                 await asyncio.to_thread(self.blobs.delete, message.blob_key)
             payload = receipt_payload(
                 message, hub=self.hub_organ_id, node=self.node, doc_id=commit.doc_id
@@ -361,7 +375,7 @@ class Hub:
                 self._shared = ctx
             try:
                 return await self.executor.run(
-                    worker.run_shared, submission, ctx.now, root, self.fsync
+                    worker.run_shared, submission, ctx.now, root, self.fsync, self.inline_limit
                 )
             except WorkerCrashed as exc:
                 if self.metrics is not None:
@@ -371,12 +385,11 @@ class Hub:
                     http_status=503,
                 )
                 raise Refused(problem) from exc
+        args = (submission, ctx, root, self.fsync, self.inline_limit)
         if self.executor is None:
-            return await asyncio.to_thread(worker.run, submission, ctx, root, self.fsync)
+            return await asyncio.to_thread(worker.run, *args)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, worker.run, submission, ctx, root, self.fsync
-        )
+        return await loop.run_in_executor(self.executor, worker.run, *args)
 
     async def _correlate(
         self, accepted: Accepted, ctx: Context
@@ -476,8 +489,11 @@ class Hub:
             wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor, peers=peers
         )
 
-    async def fetch(self, system: System, delivery_id: str) -> tuple[Delivery, Message, Path]:
-        """One inbox item and the path of its sealed package, if it is in this system's inbox."""
+    async def fetch(
+        self, system: System, delivery_id: str
+    ) -> tuple[Delivery, Message, bytes | Path]:
+        """One inbox item and its sealed package, if it is in this system's inbox: the bytes
+        when the store keeps them (a small package), else the path of its file."""
         delivery = await self.store.get_delivery(delivery_id)
         if delivery is not None:
             logs.bind(doc_id=delivery.doc_id, delivery_id=delivery_id)
@@ -495,8 +511,14 @@ class Hub:
         message = await self.store.get_message(delivery.doc_id)
         if message is None:  # a delivery without its message breaks a foreign key
             raise RuntimeError(f"delivery {delivery_id} has no message {delivery.doc_id}")
-        path = self.blobs.path(message.blob_key)
-        if not path.is_file() and (archived := await self.store.archive_of(message.doc_id)):
+        try:
+            body = await self.packages.body(message.blob_key)
+        except BlobError:
+            archived = await self.store.archive_of(message.doc_id)
+            if archived is None:
+                raise RuntimeError(
+                    f"blob {message.blob_key} of {message.doc_id} is missing"
+                ) from None
             # Retention moved the package to an archive (gateway/ops/retention.py): a clear
             # 410 for the system, not a missing file.
             raise Refused.of(
@@ -506,8 +528,8 @@ class Hub:
                     archive=archived.name,
                     at=archived.created_at.date().isoformat(),
                 )
-            )
-        return delivery, message, path
+            ) from None
+        return delivery, message, body
 
     async def acknowledge(
         self, system: System, delivery_id: str, *, ok: bool, reason: str | None = None

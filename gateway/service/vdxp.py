@@ -135,12 +135,10 @@ class Axis:
         mine = sorted({canonical_id(a) for a in system.agencies})
         return await self.hub.store.count_inbox(mine, state=DeliveryState.DELIVERED, kind=kind)
 
-    async def fetch(self, system: System, doc_id: str) -> tuple[Delivery, Message, Path]:
-        """getEdoc / downloadEdoc: an item of this system's inbox (done ones too)."""
-        delivery, message, path = await self.hub.fetch(system, doc_id)
-        if not path.is_file():
-            raise RuntimeError(f"blob {message.blob_key} of {message.doc_id} is missing")
-        return delivery, message, path
+    async def fetch(self, system: System, doc_id: str) -> tuple[Delivery, Message, bytes | Path]:
+        """getEdoc / downloadEdoc: an item of this system's inbox (done ones too), with its
+        sealed package: bytes, or the path of its file (Hub.fetch)."""
+        return await self.hub.fetch(system, doc_id)
 
     async def update_status(
         self, system: System, doc_id: str, status: str, description: str | None = None

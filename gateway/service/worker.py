@@ -6,9 +6,12 @@ It also does the CPU and disk work that follows directly from an acceptance, so 
 the sealed bytes nor the work travel back to the event loop:
 
 - writes the sealed package to the blob store (fsync'ed, before the store commit that will
-  point at it: invariant §3.1);
+  point at it: invariant §3.1), unless it is small (``inline_limit`` bytes or fewer): then the
+  bytes go back to the hub, which commits them in the store's own transaction (no file, no
+  fsync here; ``Store.accept(sealed=...)``);
 - signs the acceptance receipt with the hub key (:mod:`gateway.core.receipt`);
-- returns the :class:`~gateway.core.values.Accepted` with ``sealed`` emptied.
+- returns the :class:`~gateway.core.values.Accepted`, with ``sealed`` emptied when it went to
+  a blob file.
 
 Everything it takes and returns pickles. A submission spooled to a file (``path``) is read by
 the worker from disk, so a 50 MB package is never pickled through the pool. In the gateway's
@@ -53,27 +56,32 @@ class Outcome:
     timings: tuple[tuple[str, float], ...] = ()
 
 
-def run(submission: Submission, ctx: Context, blob_root: str, fsync: bool = True) -> Outcome:
+def run(
+    submission: Submission, ctx: Context, blob_root: str, fsync: bool = True, inline_limit: int = 0
+) -> Outcome:
     started = time.process_time()
     result = process(submission, ctx)
     receipt = None
     timings = result.timings
     if isinstance(result, Accepted):
         t0 = time.perf_counter()
-        BlobStore(Path(blob_root), fsync=fsync).put(result.message.blob_key, result.sealed)
+        inline = len(result.sealed) <= inline_limit
+        if not inline:
+            BlobStore(Path(blob_root), fsync=fsync).put(result.message.blob_key, result.sealed)
         t1 = time.perf_counter()
         payload = receipt_payload(
             result.message, hub=ctx.hub_organ_id, node=ctx.node, doc_id=result.doc_id
         )
         receipt = sign_receipt(payload, ctx.signing_key)
         timings += (("blob", t1 - t0), ("receipt", time.perf_counter() - t1))
-        result = dataclasses.replace(result, sealed=b"")
+        if not inline:
+            result = dataclasses.replace(result, sealed=b"")
     return Outcome(result, receipt, time.process_time() - started, os.getpid(), timings)
 
 
 def run_shared(
-    submission: Submission, now: datetime, blob_root: str, fsync: bool = True
+    submission: Submission, now: datetime, blob_root: str, fsync: bool = True, inline_limit: int = 0
 ) -> Outcome:
     """:func:`run` with the context the hub shared with this worker, at the time ``now``."""
     base: Context = shared(CONTEXT)
-    return run(submission, dataclasses.replace(base, now=now), blob_root, fsync)
+    return run(submission, dataclasses.replace(base, now=now), blob_root, fsync, inline_limit)

@@ -102,6 +102,7 @@ class ExchangeQueries(SqlBase):
         *,
         status: StatusEvent | None = None,
         claim: OutboxClaim | None = None,
+        sealed: bytes | None = None,
     ) -> AcceptResult:
         now = self._now()
         m = message
@@ -127,6 +128,14 @@ class ExchangeQueries(SqlBase):
                 if original is None:
                     raise StoreBusy("a concurrent duplicate vanished; accept again")
                 return AcceptResult(doc_id=str(original["doc_id"]), created=False)
+            if sealed is not None:
+                # Content-addressed: the same key always holds the same bytes.
+                await tx.execute(
+                    "INSERT INTO inline_blobs (blob_key, data) VALUES ($1, $2)"
+                    " ON CONFLICT (blob_key) DO NOTHING",
+                    m.blob_key,
+                    sealed,
+                )
             await tx.executemany(
                 "INSERT INTO deliveries (delivery_id, doc_id, recipient, route, peer, state,"
                 " attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
@@ -147,6 +156,11 @@ class ExchangeQueries(SqlBase):
                 f"SELECT {_cols(_MSG_COLS)} FROM messages WHERE doc_id = $1", doc_id
             )
         return None if row is None else _message(row)
+
+    async def get_blob(self, blob_key: str) -> bytes | None:
+        async with self._db.read() as tx:
+            row = await tx.fetchrow("SELECT data FROM inline_blobs WHERE blob_key = $1", blob_key)
+        return None if row is None else bytes(row["data"])
 
     async def find_message_by_document_id(self, sender: str, document_id: str) -> Message | None:
         async with self._db.read() as tx:

@@ -223,6 +223,14 @@ class RetentionQueries(SqlBase):
                     keys,
                 )
                 keys = sorted(set(keys) - {str(s["blob_key"]) for s in shared})
+            inline: set[str] = set()
+            if keys:
+                gone = await tx.fetch(
+                    f"DELETE FROM inline_blobs WHERE blob_key {self._d.in_list('$1')}"
+                    " RETURNING blob_key",
+                    keys,
+                )
+                inline = {str(g["blob_key"]) for g in gone}
             deleted = await tx.execute(
                 "DELETE FROM trace_events WHERE seq <= $1 AND (doc_id IS NULL OR NOT EXISTS"
                 " (SELECT 1 FROM messages m WHERE m.doc_id = trace_events.doc_id"
@@ -230,7 +238,12 @@ class RetentionQueries(SqlBase):
                 r.last_seq,
             )
             await self._append(tx, trace)
-        return Purge(events_deleted=deleted, messages_purged=len(purged), blob_keys=tuple(keys))
+        return Purge(
+            events_deleted=deleted,
+            messages_purged=len(purged),
+            blob_keys=tuple(k for k in keys if k not in inline),
+            inline_deleted=len(inline),
+        )
 
     async def list_archives(self) -> list[ArchiveRecord]:
         async with self._db.read() as tx:

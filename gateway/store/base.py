@@ -11,7 +11,9 @@ Conventions every method keeps:
   write turns out to be a no-op (a duplicate accept, a repeated transition, a duplicate status)
   it writes nothing at all, trace included, and says so in its return value.
 - Timestamps go in aware (a naive one raises ``store.invalid``) and come out aware in UTC.
-- The store never holds package bytes: ``Message.blob_key`` is a claim check.
+- ``Message.blob_key`` is a claim check: a package's bytes are in the blob folder, or, for a
+  small one, in the store itself (``accept(sealed=...)``, ``get_blob``), never in a row that
+  travels through RabbitMQ.
 - Errors are ``gateway.store.errors.StoreError`` with a stable code; see that module.
 """
 
@@ -300,7 +302,8 @@ class Purge:
 
     events_deleted: int
     messages_purged: int
-    blob_keys: tuple[str, ...]  # packages no message still on the hub points at
+    blob_keys: tuple[str, ...]  # package files no message still on the hub points at
+    inline_deleted: int = 0  # packages kept in the store (inline), deleted in the same commit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -461,16 +464,24 @@ class Store(Protocol):
         *,
         status: StatusEvent | None = None,
         claim: OutboxClaim | None = None,
+        sealed: bytes | None = None,
     ) -> AcceptResult:
         """Commit a package with its deliveries, outbox rows, trace (and status event).
 
         For a known ``dedup_key`` nothing is written and the original doc_id comes back with
         ``created=False``. With ``claim`` the outbox rows are written leased to its node (one
-        attempt counted) and come back in ``AcceptResult.claimed``.
+        attempt counted) and come back in ``AcceptResult.claimed``. With ``sealed`` the
+        package's bytes are kept in the store under ``message.blob_key`` (a small package:
+        no blob file), in the same transaction; ``get_blob`` reads them back.
         """
         ...
 
     async def get_message(self, doc_id: str) -> Message | None: ...
+
+    async def get_blob(self, blob_key: str) -> bytes | None:
+        """A package's bytes kept in the store (``accept(sealed=...)``); None if they are not
+        here (a blob file, or purged)."""
+        ...
 
     async def find_message_by_document_id(self, sender: str, document_id: str) -> Message | None:
         """The earliest *edoc* message from ``sender`` with this DocumentId (for statuses and

@@ -402,9 +402,9 @@ def _rollback(conn: sqlite3.Connection) -> None:
 #: Store methods that only read: they run on the reader thread, beside the writer.
 _READS = frozenset(
     {
-        "get_message", "find_message_by_document_id", "get_delivery", "list_deliveries",
-        "outbox_lag", "list_inbox", "get_progress", "list_status_events", "trace_for",
-        "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
+        "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
+        "list_deliveries", "outbox_lag", "list_inbox", "get_progress", "list_status_events",
+        "trace_for", "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
         "get_system", "find_system_by_token_hash", "find_system_by_cert", "list_systems",
         "health", "get_webhook", "list_webhooks",
     }
@@ -459,7 +459,7 @@ class SqliteStore(SqlStore):
 
 
 for _name in (
-    "migrate", "accept", "get_message", "find_message_by_document_id", "get_delivery",
+    "migrate", "accept", "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
     "list_deliveries", "set_delivery_state", "record_delivery", "acknowledge", "claim_outbox",
     "mark_published", "outbox_lag", "purge_outbox", "list_inbox", "record_status",
     "get_progress", "list_status_events", "append_trace", "trace_for", "verify_trace",

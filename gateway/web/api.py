@@ -42,7 +42,7 @@ from gateway.web.auth import authenticate
 from gateway.web.problems import INTERNAL, problem_response, request_problem
 from gateway.web.state import HUB, SETTINGS, SPOOL, STORE, TRUST
 
-__all__ = ["SPOOL_AT", "routes", "setup"]
+__all__ = ["SPOOL_AT", "package_response", "routes", "setup"]
 
 log = logging.getLogger(__name__)
 
@@ -247,17 +247,22 @@ async def inbox(request: web.Request) -> web.Response:
     )
 
 
+def package_response(body: bytes | Path, headers: dict[str, str]) -> web.StreamResponse:
+    """A sealed package as the answer: the bytes the store keeps, or its file streamed."""
+    if isinstance(body, bytes):
+        return web.Response(body=body, headers=headers)
+    return web.FileResponse(body, headers=headers)
+
+
 @routes.get("/api/v1/inbox/{delivery_id}")
 async def fetch(request: web.Request) -> web.StreamResponse:
     system = await _system(request)
-    delivery, message, path = await request.app[HUB].fetch(
+    delivery, message, body = await request.app[HUB].fetch(
         system, request.match_info["delivery_id"]
     )
-    if not path.is_file():
-        raise RuntimeError(f"blob {message.blob_key} of {message.doc_id} is missing")
-    return web.FileResponse(
-        path,
-        headers={
+    return package_response(
+        body,
+        {
             "Content-Type": "application/xml",
             "Content-Disposition": f'attachment; filename="{message.doc_id}.edxml"',
             "Edxgw-Doc-Id": message.doc_id,

@@ -43,7 +43,7 @@ from gateway.service.hub import Refused
 from gateway.service.vdxp import Axis, message_type
 from gateway.store.base import System
 from gateway.store.errors import StoreError
-from gateway.web.api import read_package
+from gateway.web.api import package_response, read_package
 from gateway.web.auth import SYSTEM_REVOKED
 from gateway.web.problems import INTERNAL
 from gateway.web.state import HUB, SETTINGS, STORE
@@ -197,17 +197,20 @@ async def count_receive_status(
 
 @_door(CallPath.GET_EDOC)
 async def get_edoc(request: web.Request, system: System, call: Call) -> web.StreamResponse:
-    _, message, path = await _axis(request).fetch(system, _doc_id(call))
-    return await _stream_base64(request, path, message.doc_id)
+    _, message, body = await _axis(request).fetch(system, _doc_id(call))
+    if isinstance(body, bytes):
+        data = base64.b64encode(body).decode("ascii")
+        return answer(vdxp.ok(data=data), headers={"Edxgw-Doc-Id": message.doc_id})
+    return await _stream_base64(request, body, message.doc_id)
 
 
 @_door(CallPath.DOWNLOAD_EDOC)
 async def download_edoc(request: web.Request, system: System, call: Call) -> web.StreamResponse:
     doc_id = _doc_id(call)
-    _, message, path = await _axis(request).fetch(system, doc_id)
-    return web.FileResponse(
-        path,
-        headers={
+    _, message, body = await _axis(request).fetch(system, doc_id)
+    return package_response(
+        body,
+        {
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f'attachment; filename="{doc_id}.edxml"',
             "Edxgw-Doc-Id": message.doc_id,

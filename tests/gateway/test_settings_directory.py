@@ -18,6 +18,8 @@ def test_defaults_run_a_demo_hub() -> None:
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
     assert s.cert_file.name == "gateway.crt" and s.cert_file.exists()
     assert s.directory_file == DEMO_DIRECTORY and not s.production
+    assert s.inline_package_bytes == 128 * 1024
+    assert Settings.load(environ={"EDXGW_INLINE_PACKAGE_BYTES": "0"}).inline_package_bytes == 0
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -37,6 +39,8 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ({"store_dsn": "mysql://x"}, "store_dsn"),
         ({"production": "maybe"}, "production"),
         ({"event_loop": "trio"}, "event_loop"),
+        ({"inline_package_bytes": "-1"}, "inline_package_bytes"),
+        ({"inline_package_bytes": str(64 * 1024 * 1024)}, "inline_package_bytes"),
     ],
 )
 def test_bad_values_name_their_key(values: dict[str, str], key: str) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edxml.organ import parse_organ_id
-from gateway.blobs import BlobStore
+from gateway.blobs import Packages
 from gateway.core.deliver import RetryPolicy
 from gateway.core.errors import Problem, catalogue
 from gateway.service.admin.errors import (
@@ -189,7 +189,7 @@ class DeadLetters:
         *,
         node: str,
         exchange: str,
-        blobs: BlobStore,
+        blobs: Packages,
         policy: RetryPolicy,
         notify: Callable[[], None] = lambda: None,
         max_batch: int = 500,
@@ -404,7 +404,7 @@ class DeadLetters:
             "doc_id": delivery.doc_id,
             "delivery_id": delivery.delivery_id,
             "blob_key": message.blob_key,
-            "sha256": await asyncio.to_thread(_sha256, self.blobs.path(message.blob_key)),
+            "sha256": await _sha256(self.blobs, message.blob_key),
         }
         return (
             NewOutbox(
@@ -418,7 +418,15 @@ class DeadLetters:
         )
 
 
-def _sha256(path: Path) -> str:
+async def _sha256(packages: Packages, key: str) -> str:
+    """Of the sealed package: the bytes the store keeps, or its file read in a thread."""
+    body = await packages.body(key)
+    if isinstance(body, bytes):
+        return hashlib.sha256(body).hexdigest()
+    return await asyncio.to_thread(_file_sha256, body)
+
+
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -22,13 +22,16 @@ import dataclasses
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from gateway.blobs import BlobError
 from gateway.service.hub import Refused, Tracking
 from gateway.store.base import Message
+from gateway.web.api import package_response
 from gateway.web.console import dossier, errors
 from gateway.web.console.access import record, require
 from gateway.web.console.i18n import messages
@@ -139,9 +142,13 @@ async def _load(request: web.Request) -> tuple[Tracking, Any]:
     trace = await store.trace_for(doc_id)
     chain = await store.verify_document_trace(doc_id)
     m = tracking.message
+    try:
+        body: bytes | Path = await hub.packages.body(m.blob_key)
+    except BlobError:
+        body = hub.blobs.path(m.blob_key)  # missing: inspect_package says so
     package = await asyncio.to_thread(
         dossier.inspect_package,
-        hub.blobs.path(m.blob_key),
+        body,
         request.app[TRUST],
         hub.directory,
         received_at=m.received_at,
@@ -206,24 +213,31 @@ def _disposition(name: str) -> str:
 async def raw(request: web.Request) -> web.StreamResponse:
     """The sealed package as stored (operators; audited)."""
     message = await _get_message(request)
-    path = request.app[HUB].blobs.path(message.blob_key)
-    if not path.is_file():
-        raise Refused(
-            errors.problem(errors.PACKAGE_MISSING, doc_id=message.doc_id, blob_key=message.blob_key)
-        )
+    body = await _package(request, message)
+    size = len(body) if isinstance(body, bytes) else body.stat().st_size
     await record(
         request,
         "admin.download",
-        {"what": "package", "sha256": message.sha256, "size": path.stat().st_size},
+        {"what": "package", "sha256": message.sha256, "size": size},
         doc_id=message.doc_id,
     )
-    return web.FileResponse(
-        path,
-        headers={
+    return package_response(
+        body,
+        {
             "Content-Type": "application/xml",
             "Content-Disposition": _disposition(f"{message.doc_id}.edxml"),
         },
     )
+
+
+async def _package(request: web.Request, message: Message) -> bytes | Path:
+    """The sealed package's bytes or file; a clear problem if it is gone."""
+    try:
+        return await request.app[HUB].packages.body(message.blob_key)
+    except BlobError:
+        raise Refused(
+            errors.problem(errors.PACKAGE_MISSING, doc_id=message.doc_id, blob_key=message.blob_key)
+        ) from None
 
 
 @require("operator")
@@ -234,13 +248,9 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         number = int(request.match_info["number"])
     except ValueError:
         raise Refused(errors.problem(errors.BAD_QUERY, reason="number")) from None
-    path = request.app[HUB].blobs.path(message.blob_key)
-    if not path.is_file():
-        raise Refused(
-            errors.problem(errors.PACKAGE_MISSING, doc_id=message.doc_id, blob_key=message.blob_key)
-        )
+    body = await _package(request, message)
     found = await asyncio.to_thread(
-        dossier.attachment_file, path, number, request.app[SETTINGS].max_package_bytes
+        dossier.attachment_file, body, number, request.app[SETTINGS].max_package_bytes
     )
     if found is None:
         raise Refused(

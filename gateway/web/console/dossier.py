@@ -199,16 +199,17 @@ def _limits(max_bytes: int) -> Limits:
 
 
 def inspect_package(
-    path: Path,
+    path: bytes | Path,
     trust: TrustStore,
     directory: Directory,
     *,
     received_at: datetime,
     max_bytes: int,
 ) -> PackageView:
-    """Read the sealed package at ``path`` (never raises: a problem becomes ``error``)."""
+    """Read the sealed package, its bytes or its file (never raises: a problem becomes
+    ``error``)."""
     try:
-        size = path.stat().st_size
+        size = len(path) if isinstance(path, bytes) else path.stat().st_size
         parsed = read(path, limits=_limits(max_bytes))
     except OSError as exc:
         return PackageView(error=f"{type(exc).__name__}: {exc.strerror or exc}")
@@ -325,7 +326,9 @@ def _attachments(parsed: Parsed) -> list[AttachmentView]:
     return out
 
 
-def attachment_file(path: Path, number: int, max_bytes: int) -> tuple[str, str, bytes] | None:
+def attachment_file(
+    path: bytes | Path, number: int, max_bytes: int
+) -> tuple[str, str, bytes] | None:
     """Attachment ``number`` (from 1) of the package as (file name, media type, bytes): the
     real file (a transport zip unwrapped); None when there is no such attachment."""
     package = read(path, limits=_limits(max_bytes)).package

@@ -74,7 +74,7 @@ async def _ops_ctx(app: web.Application) -> AsyncIterator[None]:
             store,
             node=settings.node,
             exchange=hub.exchange,
-            blobs=hub.blobs,
+            blobs=hub.packages,
             policy=RetryPolicy(max_attempts=settings.delivery_max_attempts),
             # Hub.on_commit is the relay's nudge once the broker runs (app.py).
             notify=lambda: hub.on_commit(),

@@ -14,7 +14,6 @@ from adapters.amqp import queue_name, read_pattern, user_name, vhost_of
 from adapters.amqp.admin import Rabbitmqctl
 from adapters.amqp.sink import AmqpSink
 from adapters.amqp.source import AgencyQueue, Item
-from gateway.blobs import BlobStore
 from gateway.broker import EffectFailed, Handover
 from gateway.core.deliver import RecordDelivery
 from gateway.web.state import HUB
@@ -218,7 +217,7 @@ async def test_large_packages_travel_by_reference(gateway: Gateway) -> None:
         prefix=gateway.prefix,
         queue_type="classic",
         store=gateway.store,
-        blobs=BlobStore(gateway.settings.blob_dir),
+        blobs=hub.packages,
         hub_organ_id=hub.hub_organ_id,
         inline_max_bytes=100,
     )
@@ -238,7 +237,7 @@ async def test_large_packages_travel_by_reference(gateway: Gateway) -> None:
             item: Item = await agency.next(timeout=10)
             await item.ack()
         assert item.package is None
-        assert item.size == BlobStore(gateway.settings.blob_dir).size(message.blob_key)
+        assert item.size == await hub.packages.size(message.blob_key)
         assert item.fetch == f"/api/v1/inbox/{delivery.delivery_id}"
         # Inline, the digest IS checked: a claim that does not match the blob is refused.
         sink.inline_max_bytes = 10**9

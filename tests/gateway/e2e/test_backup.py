@@ -27,6 +27,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from edxml import Attachment
 from gateway.app import make_app
 from gateway.backup import MANIFEST
 from gateway.cli import main
@@ -105,7 +106,11 @@ async def test_backup_a_running_gateway_and_restore_it_into_a_fresh_one(
     pool: ProcessPoolExecutor,
 ) -> None:
     gw = await make_gateway()
-    delivered = await gw.submit("xa", document(XA, [HUYEN], "bk-1"))
+    # bk-1 is bigger than inline_package_bytes: a blob file; the others are kept in the store.
+    scan = Attachment(
+        "1", "scan.pdf", "application/pdf", b"%PDF-1.4\n" + secrets.token_bytes(200_000)
+    )
+    delivered = await gw.submit("xa", document(XA, [HUYEN], "bk-1", files=[scan]))
     [waiting] = await gw.delivered(delivered["doc_id"])
     answered = await gw.submit("xa", document(XA, [TINH], "bk-2"))
     [done] = await gw.delivered(answered["doc_id"])
@@ -119,6 +124,8 @@ async def test_backup_a_running_gateway_and_restore_it_into_a_fresh_one(
 
     await wait_for(queued, 10.0, "the uplink copy to be published")
     original = await gw.fetch("huyen", waiting.delivery_id)
+    small = await gw.fetch("tinh", done.delivery_id)
+    assert len(original) > gw.settings.inline_package_bytes > len(small)
 
     source = {
         "EDXGW_STORE_DSN": gw.settings.store_dsn,
@@ -131,7 +138,8 @@ async def test_backup_a_running_gateway_and_restore_it_into_a_fresh_one(
     assert code == 0, out
     assert "backup complete" in out
     manifest = json.loads((dest / MANIFEST).read_text())
-    assert manifest["messages"] == manifest["blobs"]["count"] == 3
+    assert manifest["messages"] == 3
+    assert manifest["blobs"]["count"] == 1  # bk-1's file; the store's dump carries the others
     assert manifest["store"]["kind"] == ("sqlite" if "sqlite" in store_dsn else "postgresql")
     assert (dest / "blobs").is_dir()
     assert oct(dest.stat().st_mode & 0o777) == "0o700"
@@ -177,6 +185,7 @@ async def test_backup_a_running_gateway_and_restore_it_into_a_fresh_one(
     )
     async with serving(settings, pool) as gw2:
         assert await gw2.fetch("huyen", waiting.delivery_id) == original
+        assert await gw2.fetch("tinh", done.delivery_id) == small
         items = {i["doc_id"]: i["state"] for i in await gw2.inbox("huyen")}
         assert items == {delivered["doc_id"]: "delivered"}
         assert {i["doc_id"]: i["state"] for i in await gw2.inbox("tinh")} == {

@@ -3,6 +3,7 @@ redelivery and large packages, on the real RabbitMQ (queues inspected with aio-p
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -391,13 +392,34 @@ async def test_large_package_goes_through_the_spool(gateway: Gateway) -> None:
     assert body["size"] == len(data)
     [delivery] = await gateway.delivered(body["doc_id"])
     assert delivery.state.value == "delivered"
-    sealed = parse(await gateway.fetch("huyen", delivery.delivery_id))
+    fetched = await gateway.fetch("huyen", delivery.delivery_id)
+    sealed = parse(fetched)
     assert isinstance(sealed, DocumentPackage)
     [attachment] = sealed.attachments
     assert attachment.name == "scan.pdf"
     assert attachment.data == payload
     spool = Path(gateway.settings.spool_dir)
     assert [p for p in spool.rglob("*") if p.is_file()] == []
+    # Above inline_package_bytes: a blob file, not a row of the store.
+    message = await gateway.store.get_message(body["doc_id"])
+    assert message is not None
+    assert await gateway.store.get_blob(message.blob_key) is None
+    [blob] = [p for p in Path(gateway.settings.blob_dir).rglob("*") if p.is_file()]
+    assert blob.read_bytes() == fetched
+
+
+async def test_a_small_package_is_kept_in_the_store_not_as_a_file(gateway: Gateway) -> None:
+    body = await gateway.submit("xa", document(XA, [HUYEN], "k-1"))
+    [delivery] = await gateway.delivered(body["doc_id"])
+    message = await gateway.store.get_message(body["doc_id"])
+    assert message is not None
+    kept = await gateway.store.get_blob(message.blob_key)
+    assert kept is not None and len(kept) <= gateway.settings.inline_package_bytes
+    assert message.blob_key == "sha256/" + hashlib.sha256(kept).hexdigest()
+    assert [p for p in Path(gateway.settings.blob_dir).rglob("*") if p.is_file()] == []
+    fetched = await gateway.fetch("huyen", delivery.delivery_id)
+    assert fetched == kept
+    assert b"TraceHeader" in fetched  # sealed by this hub, not the bytes received
 
 
 async def test_multipart_submission(gateway: Gateway) -> None:

@@ -76,8 +76,8 @@ class Bench:
         await self.hub.acknowledge(self.systems["tinh"], delivery_id, ok=ok, reason="test")
 
     async def fetch(self, delivery_id: str) -> bytes:
-        _, _, path = await self.hub.fetch(self.systems["tinh"], delivery_id)
-        return path.read_bytes()
+        _, _, body = await self.hub.fetch(self.systems["tinh"], delivery_id)
+        return body if isinstance(body, bytes) else body.read_bytes()
 
     def retention(self, days_ahead: int, node: str = "ops-test") -> Retention:
         """30 days kept, as if run ``days_ahead`` days from now."""
@@ -104,7 +104,11 @@ class Bench:
 
 
 @pytest.fixture
-async def bench(store_dsn: str, tmp_path: Path) -> AsyncIterator[Bench]:
+async def bench(
+    store_dsn: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Bench]:
+    """A hub whose packages are blob files, or (parametrized ``indirect``) kept in the store
+    up to ``request.param`` bytes."""
     settings = Settings.from_mapping(
         {
             "store_dsn": store_dsn,
@@ -144,6 +148,7 @@ async def bench(store_dsn: str, tmp_path: Path) -> AsyncIterator[Bench]:
             exchange="edxgw.route",
             directory=await load_directory(store),
             fsync=False,
+            inline_limit=getattr(request, "param", 0),
         )
         yield Bench(hub, settings, tmp_path / "archive", systems)
     finally:
@@ -189,6 +194,7 @@ def repack(path: Path, content: dict[str, bytes]) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+@pytest.mark.parametrize("bench", [0, 128 * 1024], ids=["files", "inline"], indirect=True)
 async def test_archive_purge_and_verify_keep_what_is_in_flight(bench: Bench) -> None:
     b, folder = bench, bench.folder
     done, open_, failed = await b.exchange("201", "202", "203")
@@ -207,8 +213,14 @@ async def test_archive_purge_and_verify_keep_what_is_in_flight(bench: Bench) -> 
 
     [first] = report.archives
     assert report.messages_purged == 2 and report.blobs_deleted == 2
-    assert not b.hub.blobs.exists(blob_of[done]) and not b.hub.blobs.exists(blob_of[failed])
-    assert b.hub.blobs.exists(blob_of[open_])  # handed over, never answered: in flight
+    packages = b.hub.packages
+    assert not await packages.exists(blob_of[done])
+    assert not await packages.exists(blob_of[failed])
+    assert await packages.exists(blob_of[open_])  # handed over, never answered: in flight
+    # Each package is where the hub's limit put it: a file, or a row of the store.
+    inline = b.hub.inline_limit > 0
+    assert (await b.store.get_blob(blob_of[open_]) is not None) is inline
+    assert b.hub.blobs.exists(blob_of[open_]) is not inline
     content = members(folder / first.name)
     names = list(content)
     assert names[:2] == ["trace.jsonl", "messages.jsonl"]

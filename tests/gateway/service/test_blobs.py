@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gateway import blobs
-from gateway.blobs import BlobError, BlobStore
+from gateway.blobs import BlobError, BlobStore, Packages
+from gateway.store import Store, open_store
+from tests.gateway.store.factories import accept
 
 
 def _key(data: bytes) -> str:
@@ -76,4 +79,48 @@ def test_a_failed_write_leaves_neither_blob_nor_temporary_file(
 def test_keys_are_never_paths(tmp_path: Path) -> None:
     with pytest.raises(BlobError) as info:
         BlobStore(tmp_path).put("../../etc/passwd", b"x")
+    assert info.value.code == "blob.invalid_key"
+
+
+# -- Packages: by key, in the store (small packages) or a blob file ------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(f"sqlite:///{tmp_path}/gateway.db")
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_packages_read_the_store_first_then_the_blob_folder(
+    store: Store, tmp_path: Path
+) -> None:
+    files = BlobStore(tmp_path / "blobs")
+    packages = Packages(store, files)
+    small, big = b"<edXML>small</edXML>", b"<edXML>" + b"x" * 5000 + b"</edXML>"
+    await accept(store, 1, blob_key=_key(small), sealed=small)
+    await accept(store, 2, blob_key=_key(big))
+    files.put(_key(big), big)
+
+    assert await packages.body(_key(small)) == small  # bytes: kept in the store
+    assert await packages.body(_key(big)) == files.path(_key(big))  # a path: streamed
+    assert [await packages.read(k) for k in (_key(small), _key(big))] == [small, big]
+    assert [await packages.size(k) for k in (_key(small), _key(big))] == [len(small), len(big)]
+    assert await packages.exists(_key(small)) and await packages.exists(_key(big))
+
+
+async def test_packages_say_clearly_what_is_missing_or_not_a_key(
+    store: Store, tmp_path: Path
+) -> None:
+    packages = Packages(store, BlobStore(tmp_path / "blobs"))
+    gone = _key(b"purged")
+    assert not await packages.exists(gone)
+    with pytest.raises(BlobError) as info:
+        await packages.read(gone)
+    assert info.value.code == "blob.missing"
+    with pytest.raises(BlobError) as info:
+        await packages.body("../../etc/passwd")
     assert info.value.code == "blob.invalid_key"

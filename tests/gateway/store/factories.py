@@ -47,9 +47,11 @@ async def accept(
     recipients: Sequence[str] = ("R1", "R2", "R3"),
     *,
     route: Route = "local",
+    sealed: bytes | None = None,
     **fields: Any,
 ) -> tuple[str, list[str]]:
-    """Accept message ``n`` with one delivery + one outbox row per recipient and 2 trace events."""
+    """Accept message ``n`` with one delivery + one outbox row per recipient and 2 trace events
+    (and, with ``sealed``, its package's bytes kept in the store)."""
     m = message(n, **fields)
     deliveries = [
         NewDelivery(delivery_id=f"{m.doc_id}:{r}", recipient=r, route=route) for r in recipients
@@ -68,7 +70,7 @@ async def accept(
         ev("receive", m.doc_id, size=m.size),
         ev("accept", m.doc_id, recipients=len(recipients)),
     ]
-    result = await store.accept(m, deliveries, outbox, trace)
+    result = await store.accept(m, deliveries, outbox, trace, sealed=sealed)
     assert result.created
     return result.doc_id, [d.delivery_id for d in deliveries]
 

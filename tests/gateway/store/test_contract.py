@@ -102,6 +102,34 @@ class TestStoreContract:
         assert (await store.outbox_lag()).unpublished == 3
         assert (await store.verify_trace()).checked == 2
 
+    async def test_accept_keeps_a_small_package_with_the_message(self, store: Store) -> None:
+        sealed = bytes(range(256)) * 48  # 12 KiB, every byte value (binary-safe)
+        doc_id, _ = await accept(store, 1, sealed=sealed)
+        stored = await store.get_message(doc_id)
+        assert stored is not None
+        assert await store.get_blob(stored.blob_key) == sealed
+        assert await store.get_blob("blobs/2") is None  # never written
+        # A duplicate writes nothing, its bytes included.
+        again = await store.accept(
+            message(1, doc_id="doc-1-resent", blob_key="blobs/resent"), [], [], [], sealed=b"x"
+        )
+        assert not again.created
+        assert await store.get_blob("blobs/resent") is None
+        # A failed accept leaves no bytes behind (one transaction).
+        m = message(2)
+        with pytest.raises(StoreConflict):
+            await store.accept(
+                m,
+                [NewDelivery(delivery_id="doc-1:R1", recipient="R1", route="local")],  # taken
+                [],
+                [],
+                sealed=b"<edXML/>",
+            )
+        assert await store.get_blob(m.blob_key) is None
+        # Content-addressed: a second message with the same key keeps the first bytes.
+        await accept(store, 3, blob_key=stored.blob_key, sealed=sealed)
+        assert await store.get_blob(stored.blob_key) == sealed
+
     async def test_concurrent_duplicates_create_one_message(self, store: Store) -> None:
         attempts = [message(1, doc_id=f"race-{i}") for i in range(6)]
         results = await asyncio.gather(*(store.accept(m, [], [], []) for m in attempts))
@@ -634,7 +662,7 @@ class TestStoreContract:
     async def test_accepted_data_survives_close_and_reopen(
         self, store: Store, backend: Backend
     ) -> None:
-        doc_id, ids = await accept(store, 1)
+        doc_id, ids = await accept(store, 1, sealed=b"<edXML>sealed</edXML>")
         await store.record_status(
             StatusEvent(
                 status_doc_id="s1", doc_id=doc_id, recipient="R1", from_organ="R1", code="03", at=T0
@@ -645,6 +673,7 @@ class TestStoreContract:
         try:
             assert await reopened.migrate() == []
             assert await reopened.get_message(doc_id) == message(1)
+            assert await reopened.get_blob(message(1).blob_key) == b"<edXML>sealed</edXML>"
             assert [d.delivery_id for d in await reopened.list_deliveries(doc_id=doc_id)] == ids
             assert (await reopened.outbox_lag()).unpublished == 3
             assert [p.level for p in await reopened.get_progress(doc_id)] == ["03"]

@@ -27,7 +27,9 @@ async def _history(store: Store, backend: Backend) -> dict[str, list[str]]:
     dead-lettered), ``late`` (all answered, the last one after the cutoff)."""
     docs: dict[str, list[str]] = {}
     for n, name in enumerate(("done", "open", "dead", "late"), start=1):
-        doc_id, ids = await accept(store, n)
+        # done's package is a blob file; the others' are kept in the store.
+        sealed = None if name == "done" else f"<edXML>{name}</edXML>".encode()
+        doc_id, ids = await accept(store, n, sealed=sealed)
         docs[name] = [doc_id, *ids]
         await store.append_trace([ev("admin.directory_import")])  # an entry with no document
     for name, (_doc, *ids) in docs.items():
@@ -149,7 +151,10 @@ class TestRetentionContract:
             record, everything, node="gw-a", trace=[ev("retention", archive=record.name)]
         )
         assert purge.messages_purged == 2  # done, and late (finished, just not due yet)
-        assert purge.blob_keys == ("blobs/1", "blobs/4")
+        assert purge.blob_keys == ("blobs/1",)  # a file; late's package was in the store
+        assert purge.inline_deleted == 1
+        assert await store.get_blob("blobs/4") is None
+        assert await store.get_blob("blobs/3") == b"<edXML>dead</edXML>"  # not purged
         head = await store.retention_head()
         assert (head.archived_seq, head.archived_hash) == (last, rows[-1].hash)
         assert head.last == record
