@@ -62,8 +62,9 @@ class WorkerCrashed(RuntimeError):
     """The worker process running a call died before answering (the call may be retried)."""
 
 
-#: Bytes read from a worker's pipe per wake-up (answers are usually a few KB).
-_READ_SIZE = 1 << 18
+#: Bytes read from a worker's pipe per wake-up (answers are a few KB; a small package's
+#: sealed bytes up to inline_package_bytes). Below malloc's mmap threshold.
+_READ_SIZE = 1 << 16
 
 
 def _framed(buffer: bytearray) -> tuple[int, int] | None:
