@@ -1,4 +1,5 @@
-"""Fixtures shared by the gateway's shell tests: a throwaway RabbitMQ vhost per test run.
+"""Fixtures shared by the gateway's shell tests: a throwaway RabbitMQ vhost per test run, and
+a fresh SQLite store per test.
 
 The vhost is created with ``rabbitmqctl`` (the tests run as root on the development machine and
 in CI) and deleted afterwards, so parallel runs never see each other's queues; inside it every
@@ -10,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+
+from gateway.store import Store, open_store
 
 HOST = "127.0.0.1:5672"
 
@@ -32,6 +36,17 @@ async def arabbitmqctl(*args: str) -> None:
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, (out + err).decode()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh, migrated SQLite store in the test's folder."""
+    store = await open_store(f"sqlite:///{tmp_path}/gateway.db")
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture(scope="session")

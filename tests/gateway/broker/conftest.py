@@ -18,7 +18,7 @@ import pytest
 
 from gateway.broker import Broker, Relay
 from gateway.core.deliver import RetryPolicy
-from gateway.store import Message, NewDelivery, NewOutbox, Store, TraceEvent, open_store
+from gateway.store import Message, NewDelivery, NewOutbox, Store, TraceEvent
 from tests.gateway.conftest import HOST, arabbitmqctl, rabbitmqctl
 
 __all__ = ["HOST", "arabbitmqctl", "rabbitmqctl"]
@@ -41,13 +41,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def store(tmp_path: object) -> AsyncIterator[Store]:
-    s = await open_store(f"sqlite:///{tmp_path}/gw.db")
-    await s.migrate()
-    try:
-        yield s
-    finally:
-        await s.close()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture

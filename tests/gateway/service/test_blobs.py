@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gateway import blobs
 from gateway.blobs import BlobError, BlobStore, Packages
-from gateway.store import Store, open_store
+from gateway.store import Store
 from tests.gateway.store.factories import accept
 
 
@@ -85,19 +84,10 @@ def test_keys_are_never_paths(tmp_path: Path) -> None:
 # -- Packages: by key, in the store (small packages) or a blob file ------------------------------
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_store(f"sqlite:///{tmp_path}/gateway.db")
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 async def test_packages_read_the_store_first_then_the_blob_folder(
-    store: Store, tmp_path: Path
+    sqlite_store: Store, tmp_path: Path
 ) -> None:
+    store = sqlite_store
     files = BlobStore(tmp_path / "blobs")
     packages = Packages(store, files)
     small, big = b"<edXML>small</edXML>", b"<edXML>" + b"x" * 5000 + b"</edXML>"
@@ -113,9 +103,9 @@ async def test_packages_read_the_store_first_then_the_blob_folder(
 
 
 async def test_packages_say_clearly_what_is_missing_or_not_a_key(
-    store: Store, tmp_path: Path
+    sqlite_store: Store, tmp_path: Path
 ) -> None:
-    packages = Packages(store, BlobStore(tmp_path / "blobs"))
+    packages = Packages(sqlite_store, BlobStore(tmp_path / "blobs"))
     gone = _key(b"purged")
     assert not await packages.exists(gone)
     with pytest.raises(BlobError) as info:
