@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import (
@@ -20,6 +21,7 @@ from signxml.algorithms import (
 )
 from signxml.signer import XMLSigner
 
+from edxml import trust
 from edxml.errors import FormatError, Severity, SignatureError, XmlError
 from edxml.signature import (
     SignatureKind,
@@ -426,6 +428,20 @@ def test_remembered_verdicts_never_stand_in_for_another_certificate_or_crl(p: Pk
     # The same remembered path, at a time outside the certificates' validity: expired.
     with pytest.raises(SignatureError, match="certificate_expired"):
         p.trust.validate(chain, dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+
+
+def test_a_crl_is_read_once_per_object_and_never_mistaken_for_another(p: Pki) -> None:
+    """A CA's CRL can be megabytes: its fingerprint (what stands for it among the remembered
+    verdicts) and its serials are worked out once per CRL object; another CRL is its own."""
+    crl = pki.make_crl(p.root, [(p.revoked.cert, p.revoked_at)])
+    facts = trust._crl_facts(crl)
+    assert facts.fingerprint == crl.fingerprint(hashes.SHA256())
+    assert facts.revoked == {p.revoked.cert.serial_number: p.revoked_at}
+    assert trust._crl_facts(crl) is facts  # remembered, not hashed and read again
+    again = load_crls(crl.public_bytes(Encoding.DER))[0]  # the same CRL, another object
+    assert trust._crl_facts(again).fingerprint == facts.fingerprint
+    other = trust._crl_facts(pki.make_crl(p.root))
+    assert other.fingerprint != facts.fingerprint and other.revoked == {}
 
 
 def test_trust_store_from_files(p: Pki, tmp_path: Path) -> None:
