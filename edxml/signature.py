@@ -67,6 +67,7 @@ import copy
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterator
@@ -590,12 +591,28 @@ def _classify(el: etree._Element) -> tuple[SignatureKind, tuple[x509.Certificate
         for c in el.iterfind(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
     ]
     try:
-        certs = tuple(
-            x509.load_der_x509_certificate(base64.b64decode(t, validate=True)) for t in texts
-        )
+        certs = tuple(_certificate(t) for t in texts)
     except ValueError:  # binascii.Error too: the samples' truncated "MIIFqTCCBJG"
         return SignatureKind.PLACEHOLDER, ()
     return (SignatureKind.XMLDSIG, certs) if certs else (SignatureKind.PLACEHOLDER, ())
+
+
+@functools.lru_cache(maxsize=512)
+def _certificate(text: str) -> x509.Certificate:
+    """A KeyInfo certificate from its base64 text: the same few agency and hub certificates
+    come with every package, parsed once (a bad one raises every time: not cached)."""
+    return x509.load_der_x509_certificate(base64.b64decode(text, validate=True))
+
+
+@functools.lru_cache(maxsize=512)
+def _signer_facts(cert: x509.Certificate) -> tuple[str, str | None, str, dt.datetime]:
+    """Subject, organ id, fingerprint and end of validity of a signing certificate."""
+    return (
+        subject_text(cert),
+        certificate_organ_id(cert),
+        fingerprint(cert),
+        cert.not_valid_after_utc,
+    )
 
 
 def _reference_uris(signature: etree._Element) -> list[str]:
@@ -617,13 +634,9 @@ def _inspect(
         for uri in _reference_uris(el):
             found = index.get(uri[1:], []) if uri.startswith("#") else []
             names.append((layout.name_of(found[0]) if len(found) == 1 else None) or uri)
-        leaf = certs[0]
-        info = SignatureInfo(
-            number, kind, role, subject_text(leaf), certificate_organ_id(leaf), fingerprint(leaf)
-        )
-        info = dataclasses.replace(
-            info, not_after=leaf.not_valid_after_utc, references=tuple(names)
-        )
+        subject, organ_id, print_, not_after = _signer_facts(certs[0])
+        info = SignatureInfo(number, kind, role, subject, organ_id, print_)
+        info = dataclasses.replace(info, not_after=not_after, references=tuple(names))
         yield info, el, certs
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -229,7 +230,15 @@ class TrustStore:
             raise ValueError("validate() needs at least the signing certificate")
         when = _aware(at) if at is not None else dt.datetime.now(dt.UTC)
         leaf = chain[0]
-        path = self._build_path(leaf, chain[1:])
+        key = (self.anchors, leaf, tuple(chain[1:]))
+        path = _PATHS.get(key)
+        if path is None:
+            # Built from the certificates alone (issuers, constraints, remembered signature
+            # verdicts): the same chain always builds the same path; failures are not kept.
+            path = self._build_path(leaf, chain[1:])
+            if len(_PATHS) >= _VERDICTS_MAX:
+                _PATHS.clear()
+            _PATHS[key] = path
         for cert in path:
             if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
                 raise SignatureError(
@@ -241,8 +250,7 @@ class TrustStore:
                 )
         for cert, issuer in itertools.pairwise(path):
             self._check_revocation(cert, issuer, when)
-        usage = _extension(leaf, x509.KeyUsage)
-        if usage is not None and not (usage.digital_signature or usage.content_commitment):
+        if not _signing_usage(leaf):
             raise SignatureError(CERTIFICATE_KEY_USAGE, subject=subject_text(leaf))
         return path
 
@@ -281,6 +289,21 @@ class TrustStore:
                     subject=subject_text(cert),
                     revoked_at=revoked_at.isoformat(timespec="seconds"),
                 )
+
+
+#: (anchors, leaf, intermediates) -> the validated path: a hub sees the same few agency
+#: chains thousands of times a day. Bounded: cleared when full.
+_PATHS: dict[
+    tuple[tuple[x509.Certificate, ...], x509.Certificate, tuple[x509.Certificate, ...]],
+    tuple[x509.Certificate, ...],
+] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_usage(cert: x509.Certificate) -> bool:
+    """The certificate may sign documents (no KeyUsage extension: no restriction)."""
+    usage = _extension(cert, x509.KeyUsage)
+    return usage is None or usage.digital_signature or usage.content_commitment
 
 
 def _find_issuer(
