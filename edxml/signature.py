@@ -540,9 +540,14 @@ def _make_signature(targets: list[tuple[str, etree._Element]], key: SigningKey) 
     _ds(sig, "SignatureValue").text = base64.b64encode(raw).decode("ascii")
     x509_data = _ds(_ds(sig, "KeyInfo"), "X509Data")
     for cert in (key.certificate, *key.chain):
-        der = cert.public_bytes(serialization.Encoding.DER)
-        _ds(x509_data, "X509Certificate").text = base64.b64encode(der).decode("ascii")
+        _ds(x509_data, "X509Certificate").text = _certificate_text(cert)
     return sig
+
+
+@functools.lru_cache(maxsize=64)
+def _certificate_text(cert: x509.Certificate) -> str:
+    """The base64 of a certificate's DER, as KeyInfo carries it (the hub's, every seal)."""
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
 
 def cross_check(doc: Document, number: int) -> None:

@@ -280,9 +280,10 @@ class TrustStore:
         self, cert: x509.Certificate, issuer: x509.Certificate, when: dt.datetime
     ) -> None:
         for crl in self.crls:
-            if crl.issuer != issuer.subject or not _crl_signed_by(crl, issuer):
+            facts = _crl_facts(crl)
+            if facts.issuer != _subject(issuer) or not _crl_signed_by(crl, issuer):
                 continue
-            revoked_at = _crl_facts(crl).revoked.get(cert.serial_number)
+            revoked_at = facts.revoked.get(cert.serial_number)
             if revoked_at is not None and revoked_at <= when:
                 raise SignatureError(
                     CERTIFICATE_REVOKED,
@@ -297,6 +298,11 @@ _PATHS: dict[
     tuple[tuple[x509.Certificate, ...], x509.Certificate, tuple[x509.Certificate, ...]],
     tuple[x509.Certificate, ...],
 ] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject(cert: x509.Certificate) -> x509.Name:
+    return cert.subject  # a new Name object at every access otherwise
 
 
 @functools.lru_cache(maxsize=1024)
@@ -379,6 +385,7 @@ class _CrlFacts:
 
     crl: x509.CertificateRevocationList  # held: its id is not reused while this entry lives
     fingerprint: bytes  # SHA-256 of the DER: what stands for the CRL among remembered verdicts
+    issuer: x509.Name
     revoked: dict[int, dt.datetime]  # serial number -> revocation time (UTC)
 
 
@@ -398,7 +405,7 @@ def _crl_facts(crl: x509.CertificateRevocationList) -> _CrlFacts:
         known_at = revoked.get(entry.serial_number)
         if known_at is None or at < known_at:  # a serial listed twice: the earlier counts
             revoked[entry.serial_number] = at
-    facts = _CrlFacts(crl, crl.fingerprint(hashes.SHA256()), revoked)
+    facts = _CrlFacts(crl, crl.fingerprint(hashes.SHA256()), crl.issuer, revoked)
     if len(_CRL_FACTS) >= 64:  # a hub knows a handful of CRLs; old ones are replaced ones
         _CRL_FACTS.clear()
     _CRL_FACTS[id(crl)] = facts
