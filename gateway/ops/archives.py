@@ -88,8 +88,8 @@ class ArchiveWriter:
         self.check = ChainCheck(name, first_seq, prev_hash)
         self._trace = _Lines(self.staging / fmt.TRACE)
         self._messages = _Lines(self.staging / fmt.MESSAGES)
-        #: member, package (its bytes if the store kept them, else its blob file), size
-        self._packages: list[tuple[str, bytes | Path, int]] = []
+        #: member, package file (a blob file, or its bytes staged here), size
+        self._packages: list[tuple[str, Path, int]] = []
         self.package_bytes = 0
 
     @property
@@ -111,11 +111,11 @@ class ArchiveWriter:
         (``blob`` None or a missing file: recorded as missing)."""
         member = digest = None
         if isinstance(blob, bytes):
-            digest, size = hashlib.sha256(blob).hexdigest(), len(blob)
-            member = fmt.package_member(message.doc_id)
-            self._packages.append((member, blob, size))
-            self.package_bytes += size
-        elif blob is not None:
+            # Staged as a file until pack(): an archive's thousand packages are not held.
+            staged = self.staging / f"package-{len(self._packages)}"
+            await asyncio.to_thread(staged.write_bytes, blob)
+            blob = staged
+        if blob is not None:
             try:
                 digest, size = await asyncio.to_thread(_hash_size, blob)
             except FileNotFoundError:
@@ -179,9 +179,6 @@ class ArchiveWriter:
                 for member, blob, size in self._packages:
                     info = _plain_member(tarfile.TarInfo(member))
                     info.size = size
-                    if isinstance(blob, bytes):
-                        tar.addfile(info, io.BytesIO(blob))
-                        continue
                     with open(blob, "rb") as fh:
                         tar.addfile(info, fh)
                 for member, data in (
