@@ -3,7 +3,8 @@
 What is measured is what a sender and a receiver see: ``POST /api/v1/packages`` → sealed →
 routed → published → consumed → the delivery row in the recipient's inbox (``delivered_at``).
 The gateway runs as its own process (``python -m gateway serve``, the command operators run),
-on the machine's RabbitMQ and a fresh store (SQLite by default, ``--store postgresql://...``);
+on the machine's RabbitMQ and a fresh store (a SQLite file by default; with ``--store
+postgresql://...`` a new schema in that database, dropped after the run);
 the load generator is this process, on the same 2 cores (as a real load balancer would not be:
 the figures are conservative). For each package size:
 
@@ -35,13 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import aio_pika
 import aiohttp
+import asyncpg
 
 import edxml
 from edxml.build import build_tree, serialize
@@ -146,6 +148,33 @@ async def _prepare_store(dsn: str) -> str:
         return token
     finally:
         await store.close()
+
+
+async def _fresh_store(store: str, workdir: Path) -> tuple[str, Callable[[], Awaitable[None]]]:
+    """A fresh, empty store for one run, and how to drop it: a SQLite file in the scratch
+    folder, or a new schema in the PostgreSQL database ``store`` names (dropped afterwards,
+    so that runs never measure what earlier runs left behind)."""
+    if store == "sqlite":
+        return f"sqlite:///{workdir}/bench.db", _nothing
+    schema = f"edxgw_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(store)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(store)
+        try:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    return f"{store}{'&' if '?' in store else '?'}search_path={schema}", drop
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Gateway:
@@ -475,45 +504,56 @@ def report(
     )
 
 
+async def _size(
+    gw: Gateway, dsn: str, token: str, size: str, args: argparse.Namespace, out: TextIO
+) -> tuple[list[Result], float]:
+    """One package size: its closed loop (and, for 10 KiB, the fixed rate), with the raw
+    ceiling measured before and after; returns the results and the mean raw ceiling."""
+    results = []
+    rate_needed = int(args.rate * args.seconds) + 10
+    closed_needed = int((600 if size == "10k" else 40) * args.seconds)
+    count = max(closed_needed, rate_needed if size == "10k" else 0)
+    out.write(f"making {count} packages of {size}…\n")
+    packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
+    warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
+    await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
+    before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+    out.write(f"raw ceiling {size}: {before:.0f}/s\n")
+    result = await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)
+    results.append(result)
+    out.write(f"closed loop {size}: {result.e2e_per_s:.0f}/s e2e\n")
+    if size == "10k":
+        rest = (
+            packages[closed_needed:]
+            if len(packages) > closed_needed
+            else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
+        )
+        fixed = await run_load(gw, dsn, token, size, "rate", rest, args)
+        results.append(fixed)
+        out.write(f"fixed rate {size}: p99 {fixed.p99_ms:.0f} ms\n")
+    after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+    out.write(f"raw ceiling {size} after the loads: {after:.0f}/s\n")
+    return results, (before + after) / 2
+
+
 async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
     results: list[Result] = []
     raw: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="edxgw-bench-") as tmp:
         workdir = Path(tmp)
-        dsn = args.store if args.store != "sqlite" else f"sqlite:///{workdir}/bench.db"
-        token = await _prepare_store(dsn)
-        gw = Gateway(workdir, dsn, args)
-        await gw.start()
+        dsn, drop = await _fresh_store(args.store, workdir)
         try:
-            for size in args.sizes:
-                rate_needed = int(args.rate * args.seconds) + 10
-                closed_needed = int((600 if size == "10k" else 40) * args.seconds)
-                count = max(closed_needed, rate_needed if size == "10k" else 0)
-                out.write(f"making {count} packages of {size}…\n")
-                packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
-                warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
-                await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
-                before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-                out.write(f"raw ceiling {size}: {before:.0f}/s\n")
-                result = await run_load(
-                    gw, dsn, token, size, "closed", packages[:closed_needed], args
-                )
-                results.append(result)
-                out.write(f"closed loop {size}: {result.e2e_per_s:.0f}/s e2e\n")
-                if size == "10k":
-                    rest = (
-                        packages[closed_needed:]
-                        if len(packages) > closed_needed
-                        else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
-                    )
-                    fixed = await run_load(gw, dsn, token, size, "rate", rest, args)
-                    results.append(fixed)
-                    out.write(f"fixed rate {size}: p99 {fixed.p99_ms:.0f} ms\n")
-                after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-                raw[size] = (before + after) / 2
-                out.write(f"raw ceiling {size} after the loads: {after:.0f}/s\n")
+            token = await _prepare_store(dsn)
+            gw = Gateway(workdir, dsn, args)
+            await gw.start()
+            try:
+                for size in args.sizes:
+                    done, raw[size] = await _size(gw, dsn, token, size, args, out)
+                    results += done
+            finally:
+                await gw.stop(args.amqp_url)
         finally:
-            await gw.stop(args.amqp_url)
+            await drop()
     report(results, raw, args, out)
     if args.json:
         Path(args.json).write_text(
@@ -527,7 +567,10 @@ async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     p = argparse.ArgumentParser(prog="edxgw bench", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--store", default="sqlite", help="'sqlite' (a fresh file) or a postgresql:// DSN"
+        "--store",
+        default="sqlite",
+        help="'sqlite' (a fresh file) or a postgresql:// DSN (a fresh schema in that database, "
+        "dropped afterwards)",
     )
     p.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
     p.add_argument("--queue-type", choices=["quorum", "classic"], default="quorum")
