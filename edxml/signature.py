@@ -257,8 +257,9 @@ def sign(doc: Tree, key: SigningKey) -> None:
     layout = _layout(_tree_root(doc))
     if any(_classify(el)[0] is SignatureKind.XMLDSIG for el in layout.signatures):
         raise ValueError("the package already carries an XML signature: use seal() to add one")
-    _refuse_duplicates(layout, index=_id_index(layout.root))
-    _sign_layout(layout, key)
+    index = _id_index(layout.root)
+    _refuse_duplicates(layout, index=index)
+    _sign_layout(layout, key, index)
 
 
 def seal(doc: Tree, key: SigningKey, organ_id: str, at: dt.datetime | None = None) -> None:
@@ -268,7 +269,8 @@ def seal(doc: Tree, key: SigningKey, organ_id: str, at: dt.datetime | None = Non
     stamp = _aware(at or dt.datetime.now(VN_TZ)).astimezone(VN_TZ).strftime("%Y/%m/%d %H:%M:%S")
     root = _tree_root(doc)
     layout = _layout(root)
-    _refuse_duplicates(layout, index=_id_index(root))  # before anything is changed
+    index = _id_index(root)
+    _refuse_duplicates(layout, index=index)  # before anything is changed
     trace_list = layout.trace_list
     if trace_list is None:  # status packages have none (edxml.md §2.1): add it after the header
         trace_list = _new_child(layout.header, layout.message_header, "TraceHeaderList")
@@ -282,7 +284,7 @@ def seal(doc: Tree, key: SigningKey, organ_id: str, at: dt.datetime | None = Non
         trace_header.text = after.text
         for new, old in zip(trace_header, after, strict=False):
             new.tail = old.tail
-    _sign_layout(_layout(root), key)
+    _sign_layout(_layout(root), key, index)  # the TraceHeader added no Id
 
 
 def inspect_signatures(doc: Document) -> tuple[SignatureInfo, ...]:
@@ -472,10 +474,15 @@ def _new_child(parent: etree._Element, after: etree._Element | None, name: str) 
     return el
 
 
-def _sign_layout(layout: _Layout, key: SigningKey) -> None:
-    """Give the parts their Ids and append a signature over them (ambiguity already refused)."""
-    taken: set[str] = set(_id_index(layout.root))
-    ids = []
+def _sign_layout(layout: _Layout, key: SigningKey, index: _Index) -> None:
+    """Give the parts their Ids and append a signature over them.
+
+    ``index`` holds the document's Ids as they are; _refuse_duplicates has made sure that no
+    part shares its Id with another element, so each part is what its Id references, and a
+    new Id is one nobody has.
+    """
+    taken: set[str] = set(index)
+    parts = []
     for el, _, wanted in layout.parts():
         value = el.get("Id")
         if value is None:
@@ -484,9 +491,8 @@ def _sign_layout(layout: _Layout, key: SigningKey) -> None:
                 value, n = f"{wanted}-{n}", n + 1
             el.set("Id", value)
             taken.add(value)
-        ids.append(value)
-    index = _id_index(layout.root)
-    signature = _make_signature([(i, index[i][0]) for i in ids], key)
+        parts.append((value, el))
+    signature = _make_signature(parts, key)
     # After TraceHeaderList and any earlier signature (or MessageHeader in a status package).
     header = layout.header
     before = [layout.message_header, *layout.signatures]
