@@ -150,10 +150,16 @@ class AmqpSink:
         return (message.blob_key if message is not None else ""), None
 
     async def _read(self, blob_key: str) -> tuple[bytes, int, str | None]:
-        size = await self.blobs.size(blob_key)
-        if size > self.inline_max_bytes:
-            return b"", size, None  # fetched over REST: not read here at all
-        data = await self.blobs.read(blob_key)
+        package = await self.blobs.body(blob_key)  # one lookup: the bytes, or the file
+        if isinstance(package, bytes):
+            data = package
+        else:
+            size = package.stat().st_size
+            if size > self.inline_max_bytes:
+                return b"", size, None  # fetched over REST: not read here at all
+            data = await asyncio.to_thread(package.read_bytes)
+        if len(data) > self.inline_max_bytes:
+            return b"", len(data), None
         return data, len(data), hashlib.sha256(data).hexdigest()
 
     async def _ready(self, queue: str) -> AbstractRobustChannel:
