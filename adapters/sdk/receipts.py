@@ -11,14 +11,20 @@ this DocId at this time" (README, "The REST API"); keep it, it settles disputes:
      "certificate": PEM of the hub certificate}
 
 ``canonical_json`` is UTF-8 JSON with sorted keys, no insignificant white space, non-ASCII
-as is. This module checks it with ``cryptography`` alone: the SDK does not depend on the
-gateway's code, only on this documented wire format (a test signs with the gateway's
-``gateway.core.receipt`` and verifies here, so the two cannot drift apart).
+as is. Receipts of packages the gateway processed together may share one signature: such a
+receipt has ``"batch": {"size", "index", "root", "path"}`` and its signature covers
+``canonical_json({"type": "edxgw.receipt-batch", "batch_root": root, "batch_size": size})``,
+where ``root`` is the RFC 9162 Merkle root the audit ``path`` leads to from the leaf
+``SHA-256(0x00 || canonical_json(receipt))``. This module checks both kinds with
+``cryptography`` alone: the SDK does not depend on the gateway's code, only on this
+documented wire format (tests sign with the gateway's ``gateway.core.receipt`` and verify
+here, so the two cannot drift apart).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,7 +52,7 @@ def verify_signed_receipt(
     (default: the certificate inside the receipt, which proves integrity only)."""
     try:
         cert = certificate or x509.load_pem_x509_certificate(str(signed["certificate"]).encode())
-        data = canonical_json(signed["receipt"])
+        data = _covered(signed)
         signature = base64.b64decode(str(signed["signature"]), validate=True)
         public = cert.public_key()
         alg = signed["alg"]
@@ -57,9 +63,36 @@ def verify_signed_receipt(
             public.verify(signature, data, ec.ECDSA(digest))
         else:
             return False
-    except (InvalidSignature, KeyError, TypeError, ValueError):
+    except (InvalidSignature, KeyError, TypeError, ValueError, AttributeError):
         return False
     return True
+
+
+def _covered(signed: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers; ValueError when a batch proof does not lead to its root."""
+    batch = signed.get("batch")
+    if batch is None:
+        return canonical_json(signed["receipt"])
+    size, index, path = batch["size"], batch["index"], batch["path"]
+    if not (isinstance(size, int) and isinstance(index, int) and 0 <= index < size):
+        raise ValueError("bad batch size or index")
+    # RFC 9162 §2.1.3.2: fold the audit path from the leaf up to the root.
+    node = hashlib.sha256(b"\x00" + canonical_json(signed["receipt"])).digest()
+    fn, sn = index, size - 1
+    for sibling in (bytes.fromhex(h) for h in path):
+        if sn == 0:
+            raise ValueError("the batch path is too long")
+        if fn & 1 or fn == sn:
+            node = hashlib.sha256(b"\x01" + sibling + node).digest()
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            node = hashlib.sha256(b"\x01" + node + sibling).digest()
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or node.hex() != batch["root"]:
+        raise ValueError("the receipt is not in the batch its signature covers")
+    statement = {"type": "edxgw.receipt-batch", "batch_root": node.hex(), "batch_size": size}
+    return canonical_json(statement)
 
 
 @dataclass(frozen=True, slots=True)

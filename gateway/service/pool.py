@@ -20,6 +20,14 @@ sent once per worker with :meth:`WorkerPool.share` and read inside a call with
 :func:`shared`. A pipe is first in, first out, so a call sent after ``share`` sees the new
 value and a call sent before it the old one; a replacement worker gets every shared value
 before its first call.
+
+A function marked with :func:`batched` may finish several calls together: the worker runs each
+call's ``begin`` part as it reads it and, while more calls to the same function are already
+waiting in its pipe (up to a limit and a time window), it begins those too; then one
+``finish`` completes them all and each gets its own answer. The hub uses it to sign the
+receipts of packages that queued up together with one signature (gateway.core.receipt). A
+worker with nothing waiting finishes a call alone, at once: batching only happens when calls
+already queue, and costs the first of them at most ``window`` seconds.
 """
 
 from __future__ import annotations
@@ -34,13 +42,15 @@ import pickle
 import signal
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["WorkerCrashed", "WorkerPool", "shared"]
+__all__ = ["Batch", "WorkerCrashed", "WorkerPool", "batched", "shared"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,34 @@ _SHARE = -1
 def shared(name: str) -> Any:
     """In a worker: the value the parent last shared under ``name`` (KeyError if none)."""
     return _SHARED[name]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """How a :func:`batched` function runs in a worker: ``begin(*args)`` per call, then
+    ``finish(begun)`` once for every call begun, returning one answer per call, in order."""
+
+    begin: Callable[..., Any]
+    finish: Callable[[list[Any]], list[Any]]
+    limit: int = 8  # calls finished together at most
+    window: float = 0.02  # seconds from the first begin after which no more are begun
+
+
+def batched(
+    begin: Callable[..., Any],
+    finish: Callable[[list[Any]], list[Any]],
+    *,
+    limit: int = 8,
+    window: float = 0.02,
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Mark a module-level function as batchable in a worker (module doc); calling it directly
+    (or alone) must give the same answer as ``finish([begin(*args)])[0]``."""
+
+    def mark(fn: Callable[..., T]) -> Callable[..., T]:
+        fn.__pool_batch__ = Batch(begin, finish, limit, window)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 class WorkerCrashed(RuntimeError):
@@ -89,25 +127,77 @@ def _serve(conn: Connection) -> None:
     # leave the shutdown to the gateway, which drains them and then closes their pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    held: tuple[int, Any, Any] | None = None  # read while batching, not part of the batch
     while True:
-        try:
-            message = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        call_id, fn, args = pickle.loads(message)  # noqa: S301 - our own parent process
+        if held is not None:
+            call_id, fn, args = held
+            held = None
+        else:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                return
+            call_id, fn, args = pickle.loads(message)  # noqa: S301 - our own parent process
         if call_id == _SHARE:
             name, value = args
             _SHARED[name] = value
             continue
+        batch: Batch | None = getattr(fn, "__pool_batch__", None)
+        if batch is None:
+            try:
+                _answer(conn, call_id, True, fn(*args))
+            except BaseException as exc:
+                _answer(conn, call_id, False, exc)
+            continue
+        held = _run_batch(conn, batch, fn, call_id, args)
+
+
+def _run_batch(conn: Connection, batch: Batch, fn: Any, call_id: int, args: Any) -> Any:
+    """Begin this call and those to ``fn`` already waiting, finish them together, answer each.
+
+    Returns a message read that is not part of the batch (another function, a share), which
+    the caller handles next, in pipe order."""
+    begun: list[tuple[int, Any]] = []
+    held = None
+    started = time.monotonic()
+    while True:
         try:
-            answer = (call_id, True, fn(*args))
+            begun.append((call_id, batch.begin(*args)))
         except BaseException as exc:
-            answer = (call_id, False, exc)
+            _answer(conn, call_id, False, exc)
+        if len(begun) >= batch.limit or time.monotonic() - started >= batch.window:
+            break
         try:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            data = pickle.dumps((call_id, False, RuntimeError(f"unpicklable answer: {exc!r}")))
-        conn.send_bytes(data)
+            if not conn.poll(0):
+                break
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            break  # the parent is gone: answer what was begun; the next read returns
+        call_id, other, args = pickle.loads(message)  # noqa: S301 - our own parent process
+        if other is not fn:
+            held = (call_id, other, args)
+            break
+    if not begun:
+        return held
+    try:
+        answers = batch.finish([state for _, state in begun])
+        if len(answers) != len(begun):
+            raise RuntimeError(f"finish gave {len(answers)} answers for {len(begun)} calls")
+    except BaseException as exc:
+        for begun_id, _ in begun:
+            _answer(conn, begun_id, False, exc)
+        return held
+    for (begun_id, _), value in zip(begun, answers, strict=True):
+        _answer(conn, begun_id, True, value)
+    return held
+
+
+def _answer(conn: Connection, call_id: int, ok: bool, value: Any) -> None:
+    try:
+        data = pickle.dumps((call_id, ok, value), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        data = pickle.dumps((call_id, False, RuntimeError(f"unpicklable answer: {exc!r}")))
+    conn.send_bytes(data)
 
 
 class _Worker:

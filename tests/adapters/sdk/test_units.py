@@ -159,6 +159,31 @@ def test_receipts_signed_by_the_gateway_verify_here(index: int) -> None:
         Receipt.from_signed({"receipt": {"doc_id": "x"}})
 
 
+@pytest.mark.parametrize("size", [2, 3, 5, 8])
+def test_batched_receipts_signed_by_the_gateway_verify_here(size: int) -> None:
+    from gateway.core.receipt import sign_receipts
+
+    key = _hub_keys()[0]
+    payloads = [
+        {"version": 1, "doc_id": f"d-{i}", "sha256": f"{i:02x}" * 32, "size": 10 + i}
+        for i in range(size)
+    ]
+    signed = sign_receipts(payloads, key)
+    assert len({s["signature"] for s in signed}) == 1  # one signature for the batch
+    for i, one in enumerate(signed):
+        assert one["batch"]["index"] == i and one["batch"]["size"] == size
+        assert verify_signed_receipt(one, key.certificate)
+        # Another receipt of the batch with this one's proof, or a changed statement: refused.
+        moved = {**one, "receipt": signed[(i + 1) % size]["receipt"]}
+        assert not verify_signed_receipt(moved, key.certificate)
+        changed = {**one, "receipt": {**one["receipt"], "size": 999}}
+        assert not verify_signed_receipt(changed, key.certificate)
+        shortened = {**one, "batch": {**one["batch"], "path": one["batch"]["path"][:-1]}}
+        assert not verify_signed_receipt(shortened, key.certificate)
+        resized = {**one, "batch": {**one["batch"], "size": size + 1}}
+        assert not verify_signed_receipt(resized, key.certificate)
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 import pytest
 from cryptography import x509
 
+from adapters.sdk.receipts import verify_signed_receipt
 from edxml import parse
 from edxml.safexml import parse_xml
 from edxml.signature import SignaturePolicy, verify_package
@@ -15,7 +17,7 @@ from edxml.trust import TrustStore
 from gateway.core.receipt import verify_receipt
 from tests.gateway.core.factories import CERTS
 
-from .conftest import COMMUNES, Gateway
+from .conftest import COMMUNES, Gateway, GatewayFactory
 from .packages import document, status
 
 pytestmark = pytest.mark.rabbitmq
@@ -86,6 +88,28 @@ async def test_commune_to_district_receipt_inbox_fetch_ack(gateway: Gateway) -> 
         ("acknowledge", "rejected"),  # the contradicting "fail", traced as refused
     ]
     assert (await gateway.store.verify_trace()).ok
+
+
+async def test_packages_that_queue_together_share_a_receipt_signature(
+    make_gateway: GatewayFactory,
+) -> None:
+    """The gateway's own pool with one worker: submissions that wait for it are finished
+    together, one signature over their receipts' Merkle tree; every receipt still verifies,
+    with the gateway's checker and the SDK's, and states its own package."""
+    gw = await make_gateway(own_pool=True, workers=1)
+    packages = [document(XA, [HUYEN], f"batch-{i}") for i in range(16)]
+    bodies = await asyncio.gather(*(gw.submit("xa", data) for data in packages))
+    hub_cert = x509.load_pem_x509_certificate((CERTS / "gateway.crt").read_bytes())
+    for body in bodies:
+        receipt = body["receipt"]
+        assert receipt["receipt"]["doc_id"] == body["doc_id"]
+        assert receipt["receipt"]["sha256"] == body["sha256"]
+        assert verify_receipt(receipt, hub_cert) and verify_signed_receipt(receipt, hub_cert)
+    batched = [b["receipt"] for b in bodies if "batch" in b["receipt"]]
+    assert batched, "no two submissions were finished together"
+    assert len({r["signature"] for r in batched}) < len(batched)  # shared signatures
+    for body in bodies:
+        assert [d.state.value for d in await gw.delivered(body["doc_id"])] == ["delivered"]
 
 
 async def test_district_to_province(gateway: Gateway) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.service.pool import WorkerCrashed, WorkerPool
+from gateway.service.pool import WorkerCrashed, WorkerPool, batched, shared
 
 
 def pid() -> int:
@@ -94,8 +94,6 @@ async def test_workers_ignore_sigterm_and_close_drains(pool: WorkerPool) -> None
 
 
 def read_shared(name: str) -> object:
-    from gateway.service.pool import shared
-
     return shared(name)
 
 
@@ -175,3 +173,58 @@ def test_big_answers_arriving_in_parts_on_uvloop() -> None:
 
     answers = uvloop.run(main())
     assert all(a == sized(len(a), i) for i, a in enumerate(answers))
+
+
+# -- batched calls --------------------------------------------------------------------------------
+
+
+def _begin(value: int) -> tuple[int, object]:
+    busy(0.01)  # the next calls queue up meanwhile
+    if value < 0:
+        raise ValueError(f"negative {value}")
+    return value, shared("tag") if "tag" in _shared_names() else None
+
+
+def _shared_names() -> set[str]:
+    from gateway.service import pool as p
+
+    return set(p._SHARED)
+
+
+def _finish(begun: list[tuple[int, object]]) -> list[tuple[int, int, object]]:
+    # Each answer says how many calls were finished together, and what "tag" each saw.
+    return [(value * 2, len(begun), tag) for value, tag in begun]
+
+
+@batched(_begin, _finish, limit=4, window=1.0)
+def double(value: int) -> tuple[int, int, object]:
+    return _finish([_begin(value)])[0]
+
+
+async def test_queued_calls_to_a_batched_function_finish_together() -> None:
+    pool = WorkerPool(1)
+    await pool.start()
+    try:
+        alone = await pool.run(double, 1)
+        assert alone == (2, 1, None)  # nothing waiting: finished at once, alone
+        answers = await asyncio.gather(*(pool.run(double, v) for v in range(10)))
+        assert [a[0] for a in answers] == [v * 2 for v in range(10)]  # each its own answer
+        sizes = [a[1] for a in answers]
+        assert max(sizes) == 4 and sum(1 for s in sizes if s > 1) >= 8, sizes  # the limit
+        # A failing call fails alone; the calls batched with it are answered.
+        results = await asyncio.gather(
+            *(pool.run(double, v) for v in (1, -1, 3)), return_exceptions=True
+        )
+        assert results[0][0] == 2 and results[2][0] == 6  # type: ignore[index]
+        assert isinstance(results[1], ValueError)
+        # A share between calls ends the batch: the call before it sees the old value.
+        first = asyncio.ensure_future(pool.run(double, 5))
+        second = asyncio.ensure_future(pool.run(double, 6))
+        await asyncio.sleep(0)  # both calls are written to the pipe...
+        pool.share("tag", "new")  # ...then the share
+        third = asyncio.ensure_future(pool.run(double, 7))
+        done = await asyncio.gather(first, second, third)
+        assert [d[2] for d in done] == [None, None, "new"], done
+        assert done[2][1] == 1  # not batched with the two before the share
+    finally:
+        await pool.close()
