@@ -32,6 +32,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,7 +158,14 @@ async def _fresh_store(store: str, workdir: Path) -> tuple[str, Callable[[], Awa
     if store == "sqlite":
         return f"sqlite:///{workdir}/bench.db", _nothing
     schema = f"edxgw_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(store)
+    try:
+        conn = await asyncpg.connect(store)
+    except asyncpg.InvalidCatalogNameError as exc:
+        name = store.rsplit("/", 1)[-1].split("?", 1)[0]
+        raise BenchError(
+            f"{exc}: the bench makes a schema of its own in an existing database; create it "
+            f"once (createdb -h 127.0.0.1 -U postgres {name}) or name another one"
+        ) from None
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
     finally:
@@ -171,6 +179,10 @@ async def _fresh_store(store: str, workdir: Path) -> tuple[str, Callable[[], Awa
             await conn.close()
 
     return f"{store}{'&' if '?' in store else '?'}search_path={schema}", drop
+
+
+class BenchError(Exception):
+    """Why the bench cannot run, in one line for the operator."""
 
 
 async def _nothing() -> None:
@@ -427,6 +439,20 @@ class Result:
     p99_ms: float
     usage: Usage
     wall: float
+    raw: float = 0.0  # the raw 1-core ceiling of this run (mean of before and after it)
+    run: int = 1
+
+    @property
+    def cores_main(self) -> float:
+        return self.usage.main_cpu / self.wall
+
+    @property
+    def cores_workers(self) -> float:
+        return self.usage.workers_cpu / self.wall
+
+    @property
+    def ratio(self) -> float:
+        return self.e2e_per_s / self.raw if self.raw else float("nan")
 
 
 async def run_load(
@@ -472,15 +498,42 @@ def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.0f}"
 
 
-def report(
-    results: Sequence[Result], raw: dict[str, float], args: argparse.Namespace, out: TextIO
-) -> None:
+def _row(r: Result, load: str) -> str:
+    peak_worker = max(r.usage.workers_peak, default=0)
+    return (
+        f"| {r.size} | {load} | {r.sent} | {r.errors} | {r.e2e_per_s:.0f} "
+        f"| {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.cores_main:.2f} "
+        f"| {r.cores_workers:.2f} | {r.raw:.0f} | {r.ratio:.2f} "
+        f"| {_mib(r.usage.main_peak)} / {_mib(peak_worker)} |\n"
+    )
+
+
+def _median_row(runs: Sequence[Result]) -> str:
+    """One load's runs in one row: the median of each figure (peak RSS: the highest)."""
+
+    def med(values: Sequence[float]) -> float:
+        return statistics.median(values)
+
+    r = runs[0]
+    return (
+        f"| {r.size} | {r.mode} {r.offered}, median of {len(runs)} "
+        f"| {med([x.sent for x in runs]):.0f} | {sum(x.errors for x in runs)} "
+        f"| {med([x.e2e_per_s for x in runs]):.0f} | {med([x.p50_ms for x in runs]):.0f} "
+        f"| {med([x.p95_ms for x in runs]):.0f} | {med([x.p99_ms for x in runs]):.0f} "
+        f"| {med([x.cores_main for x in runs]):.2f} | {med([x.cores_workers for x in runs]):.2f} "
+        f"| {med([x.raw for x in runs]):.0f} | {med([x.ratio for x in runs]):.2f} "
+        f"| {_mib(max(x.usage.main_peak for x in runs))} / "
+        f"{_mib(max(max(x.usage.workers_peak, default=0) for x in runs))} |\n"
+    )
+
+
+def report(results: Sequence[Result], args: argparse.Namespace, out: TextIO) -> None:
     store = "PostgreSQL" if args.store.startswith("postgres") else "SQLite"
     workers = args.workers or os.cpu_count()
-    workers = args.workers or os.cpu_count()
+    runs = f", {args.repeat} runs of each load" if args.repeat > 1 else ""
     out.write(
         f"\nedxgw bench — store {store}, {args.queue_type} queues, {workers} workers, "
-        f"{os.cpu_count()} cores, {args.seconds:g} s per run\n\n"
+        f"{os.cpu_count()} cores, {args.seconds:g} s per run{runs}\n\n"
     )
     out.write(
         "| size | load | sent | errors | e2e packages/s | p50 ms | p95 ms | p99 ms "
@@ -488,57 +541,60 @@ def report(
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     for r in results:
-        cores_main = r.usage.main_cpu / r.wall
-        cores_workers = r.usage.workers_cpu / r.wall
-        peak_worker = max(r.usage.workers_peak, default=0)
-        out.write(
-            f"| {r.size} | {r.mode} {r.offered} | {r.sent} | {r.errors} | {r.e2e_per_s:.0f} "
-            f"| {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {cores_main:.2f} "
-            f"| {cores_workers:.2f} | {raw[r.size]:.0f} | {r.e2e_per_s / raw[r.size]:.2f} "
-            f"| {_mib(r.usage.main_peak)} / {_mib(peak_worker)} |\n"
-        )
+        out.write(_row(r, f"{r.mode} {r.offered}" + (f" #{r.run}" if args.repeat > 1 else "")))
+    if args.repeat > 1:
+        loads: dict[tuple[str, str], list[Result]] = {}
+        for r in results:
+            loads.setdefault((r.size, r.mode), []).append(r)
+        for runs_of_load in loads.values():
+            out.write(_median_row(runs_of_load))
     out.write(
         "\nloop/workers CPU: cores busy in the gateway's event-loop process and in its worker "
         "processes (above 1.0 for workers: requests' CPU stages ran in parallel); raw 1-core: "
-        "the mean of the raw ceiling measured before and after that size's loads.\n"
+        "the mean of the raw ceiling measured before and after that run's loads"
+        + ("; a median row takes the median of each column over the runs above it" if runs else "")
+        + ".\n"
     )
 
 
 async def _size(
     gw: Gateway, dsn: str, token: str, size: str, args: argparse.Namespace, out: TextIO
-) -> tuple[list[Result], float]:
-    """One package size: its closed loop (and, for 10 KiB, the fixed rate), with the raw
-    ceiling measured before and after; returns the results and the mean raw ceiling."""
+) -> list[Result]:
+    """One package size, ``--repeat`` times: its closed loop (and, for 10 KiB, the fixed
+    rate), with the raw ceiling measured before and after each run's loads. Every run sends
+    packages of its own (the same ones again would be duplicates, answered without work)."""
     results = []
     rate_needed = int(args.rate * args.seconds) + 10
     closed_needed = int((600 if size == "10k" else 40) * args.seconds)
     count = max(closed_needed, rate_needed if size == "10k" else 0)
-    out.write(f"making {count} packages of {size}…\n")
-    packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
     warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
     await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
-    before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-    out.write(f"raw ceiling {size}: {before:.0f}/s\n")
-    result = await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)
-    results.append(result)
-    out.write(f"closed loop {size}: {result.e2e_per_s:.0f}/s e2e\n")
-    if size == "10k":
-        rest = (
-            packages[closed_needed:]
-            if len(packages) > closed_needed
-            else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
-        )
-        fixed = await run_load(gw, dsn, token, size, "rate", rest, args)
-        results.append(fixed)
-        out.write(f"fixed rate {size}: p99 {fixed.p99_ms:.0f} ms\n")
-    after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-    out.write(f"raw ceiling {size} after the loads: {after:.0f}/s\n")
-    return results, (before + after) / 2
+    for run in range(1, args.repeat + 1):
+        tag = f" (run {run} of {args.repeat})" if args.repeat > 1 else ""
+        out.write(f"making {count} packages of {size}…\n")
+        packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
+        before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+        out.write(f"raw ceiling {size}{tag}: {before:.0f}/s\n")
+        runs = [await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)]
+        out.write(f"closed loop {size}{tag}: {runs[0].e2e_per_s:.0f}/s e2e\n")
+        if size == "10k":
+            rest = (
+                packages[closed_needed:]
+                if len(packages) > closed_needed
+                else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
+            )
+            runs.append(await run_load(gw, dsn, token, size, "rate", rest, args))
+            out.write(f"fixed rate {size}{tag}: p99 {runs[1].p99_ms:.0f} ms\n")
+        after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+        out.write(f"raw ceiling {size} after the loads{tag}: {after:.0f}/s\n")
+        for r in runs:
+            r.raw, r.run = (before + after) / 2, run
+        results += runs
+    return results
 
 
 async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
     results: list[Result] = []
-    raw: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="edxgw-bench-") as tmp:
         workdir = Path(tmp)
         dsn, drop = await _fresh_store(args.store, workdir)
@@ -548,13 +604,12 @@ async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
             await gw.start()
             try:
                 for size in args.sizes:
-                    done, raw[size] = await _size(gw, dsn, token, size, args, out)
-                    results += done
+                    results += await _size(gw, dsn, token, size, args, out)
             finally:
                 await gw.stop(args.amqp_url)
         finally:
             await drop()
-    report(results, raw, args, out)
+    report(results, args, out)
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -585,7 +640,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         default=3.0,
         help="length of each raw-ceiling measurement (before and after each size's loads)",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each size's loads this many times (fresh packages each time) and add a row "
+        "with the median of each figure: one run on a shared VM can be 20%% off",
+    )
     p.add_argument("--json", help="also write the results as JSON to this file")
     args = p.parse_args(argv)
-    asyncio.run(bench(args, out or sys.stdout))
+    if args.repeat < 1:
+        p.error("--repeat must be 1 or more")
+    try:
+        asyncio.run(bench(args, out or sys.stdout))
+    except BenchError as exc:
+        print(f"edxgw bench: {exc}", file=sys.stderr)
+        return 2
     return 0

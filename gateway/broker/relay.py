@@ -204,7 +204,7 @@ class Relay:
                 "exchange": row.exchange,
                 "routing_key": row.routing_key,
             },
-        )
+        ).serialised()  # here, not on the store's writer (TraceEvent.serialised)
 
     async def _publish(self, row: OutboxRow) -> bool:
         # Its own task (gather): the binding names this row's package in its log lines only.

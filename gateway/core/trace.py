@@ -94,9 +94,15 @@ _MAX_ISSUE_CODES = 20
 def event(
     node: str, stage: str, outcome: str, doc_id: str | None, at: datetime, **detail: Any
 ) -> TraceEvent:
-    """One trace event; ``None`` values are left out of ``detail``."""
+    """One trace event; ``None`` values are left out of ``detail``.
+
+    Its detail is serialised here, where it is made (a worker process, for a package's
+    stages), not on the store's one writer (TraceEvent.serialised).
+    """
     clean = {k: v for k, v in detail.items() if v is not None}
-    return TraceEvent(node=node, stage=stage, outcome=outcome, doc_id=doc_id, detail=clean, at=at)
+    return TraceEvent(
+        node=node, stage=stage, outcome=outcome, doc_id=doc_id, detail=clean, at=at
+    ).serialised()
 
 
 def rejection_detail(error: GatewayError) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from gateway.store import _codec, chain
@@ -30,6 +31,23 @@ Clock = Callable[[], datetime]
 
 # Rows per round trip when walking the whole trace (bounded memory, architecture §3.5).
 _VERIFY_BATCH = 1000
+# Columns bound per trace entry, and entries per INSERT (SQLite binds at most 32766
+# parameters, PostgreSQL 65535).
+_TRACE_WIDTH = 9
+_TRACE_CHUNK = 500
+
+
+@lru_cache(maxsize=64)
+def _insert_trace_sql(count: int) -> str:
+    """``INSERT INTO trace_events`` of ``count`` entries, in one statement."""
+    values = ", ".join(
+        "(" + ", ".join(f"${i * _TRACE_WIDTH + j}" for j in range(1, _TRACE_WIDTH + 1)) + ")"
+        for i in range(count)
+    )
+    return (
+        "INSERT INTO trace_events (seq, doc_id, node, stage, outcome, detail, at, prev_hash,"
+        f" hash) VALUES {values}"
+    )
 
 
 class Tx(Protocol):
@@ -44,6 +62,15 @@ class Tx(Protocol):
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    def known_head(self) -> tuple[int, str] | None:
+        """The trace head (seq, hash) as this transaction last left it, if the backend keeps
+        it (SQLite's group commit); None: read it from ``trace_head``."""
+        ...
+
+    def keep_head(self, seq: int, hash_: str) -> None:
+        """Remember the head this transaction just wrote (see :meth:`known_head`)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,70 +169,71 @@ class SqlBase:
         await self._db.close()
 
     # -- trace -----------------------------------------------------------------------------
-    async def _append(self, tx: Tx, events: Sequence[TraceEvent]) -> list[TraceRow]:
+    async def _append(
+        self, tx: Tx, events: Sequence[TraceEvent], rows: list[TraceRow] | None = None
+    ) -> None:
         """Append to the chain inside ``tx``; callers do this LAST, to hold the head briefly.
 
         The head row is read with a row lock (PostgreSQL) or under the single writer (SQLite),
-        so concurrent appenders queue up here and seq stays gapless and linear.
+        so concurrent appenders queue up here and seq stays gapless and linear. A transaction
+        that already moved the head (SQLite's group commit: one transaction, many writes)
+        remembers where it left it instead of reading it again. ``rows``, if given, receives
+        the appended entries (append_trace); other callers need none, and an event serialised
+        ahead (TraceEvent.detail_json) is then written as it is.
         """
         if not events:
-            return []
-        head = await tx.fetchrow(
-            "SELECT seq, hash FROM trace_head WHERE id = 1" + self._d.for_update
-        )
+            return
+        head = tx.known_head()
         if head is None:
-            raise StoreError("trace_head is missing: the schema is damaged")
-        seq, prev = int(head["seq"]), str(head["hash"])
+            found = await tx.fetchrow(
+                "SELECT seq, hash FROM trace_head WHERE id = 1" + self._d.for_update
+            )
+            if found is None:
+                raise StoreError("trace_head is missing: the schema is damaged")
+            head = int(found["seq"]), str(found["hash"])
+        seq, prev = head
         now = self._now()
-        rows: list[TraceRow] = []
-        texts: list[str] = []  # each detail serialised once: hashed and stored as it is
+        values: list[Any] = []
         for ev in events:
             seq += 1
             at = _codec.utc(ev.at) if ev.at is not None else now
-            detail = _codec.json_value(ev.detail)
-            texts.append(_codec.canonical(detail))
+            text = ev.detail_json
+            if text is None or rows is not None:
+                detail = _codec.json_value(ev.detail)
+                text = _codec.canonical(detail)
             digest = chain.text_hash(
-                seq, ev.doc_id, ev.node, ev.stage, ev.outcome, texts[-1], _codec.to_text(at), prev
+                seq, ev.doc_id, ev.node, ev.stage, ev.outcome, text, _codec.to_text(at), prev
             )
-            rows.append(
-                TraceRow(
-                    seq=seq,
-                    doc_id=ev.doc_id,
-                    node=ev.node,
-                    stage=ev.stage,
-                    outcome=ev.outcome,
-                    detail=detail,
-                    at=at,
-                    prev_hash=prev,
-                    hash=digest,
+            values += (seq, ev.doc_id, ev.node, ev.stage, ev.outcome, text, at, prev, digest)
+            if rows is not None:
+                rows.append(
+                    TraceRow(
+                        seq=seq,
+                        doc_id=ev.doc_id,
+                        node=ev.node,
+                        stage=ev.stage,
+                        outcome=ev.outcome,
+                        detail=detail,
+                        at=at,
+                        prev_hash=prev,
+                        hash=digest,
+                    )
                 )
-            )
             prev = digest
-        await tx.executemany(
-            "INSERT INTO trace_events"
-            " (seq, doc_id, node, stage, outcome, detail, at, prev_hash, hash)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    r.seq,
-                    r.doc_id,
-                    r.node,
-                    r.stage,
-                    r.outcome,
-                    text,
-                    r.at,
-                    r.prev_hash,
-                    r.hash,
-                )
-                for r, text in zip(rows, texts, strict=True)
-            ],
-        )
+        # One statement for many entries (a package's stages come five at a time): on SQLite
+        # each statement is a step the writer thread takes and a GIL hand-over.
+        step = _TRACE_WIDTH * _TRACE_CHUNK
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            await tx.execute(_insert_trace_sql(len(chunk) // _TRACE_WIDTH), *chunk)
         await tx.execute("UPDATE trace_head SET seq = $1, hash = $2 WHERE id = 1", seq, prev)
-        return rows
+        tx.keep_head(seq, prev)
 
     async def append_trace(self, events: Sequence[TraceEvent]) -> list[TraceRow]:
+        rows: list[TraceRow] = []
         async with self._db.write() as tx:
-            return await self._append(tx, events)
+            await self._append(tx, events, rows)
+        return rows
 
     async def trace_for(self, doc_id: str) -> list[TraceRow]:
         async with self._db.read() as tx:

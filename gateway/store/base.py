@@ -20,12 +20,14 @@ Conventions every method keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
 from gateway.pickling import fast_pickle
+from gateway.store import _codec
 from gateway.store.admins import Admin, AdminSession, Role
+from gateway.store.errors import StoreInvalid
 from gateway.store.lifecycle import DeliveryState
 from gateway.store.search import SearchPage, SearchQuery
 
@@ -242,6 +244,24 @@ class TraceEvent:
     doc_id: str | None = None  # None for admin actions
     detail: Mapping[str, Any] = field(default_factory=dict)
     at: datetime | None = None
+    #: ``detail`` in canonical JSON, when it was serialised ahead (:meth:`serialised`); None:
+    #: the store serialises it while appending, on its one serial writer.
+    detail_json: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    def serialised(self) -> TraceEvent:
+        """This event with its detail already in canonical JSON, as the store would write it.
+
+        Done where the event is made (a worker process, for a package's stages), it takes
+        that work off the store's writer, the one thing every package waits for in turn. A
+        detail the store would refuse stays unserialised: the append refuses it as before.
+        """
+        try:
+            text = _codec.dumps(self.detail)
+        except StoreInvalid:
+            return self
+        ev = replace(self)  # detail_json is not an __init__ field: the copy's is set below
+        object.__setattr__(ev, "detail_json", text)
+        return ev
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

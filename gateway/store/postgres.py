@@ -130,6 +130,12 @@ class _Tx:
         row = await self._conn.fetchrow(sql, *(_arg(a) for a in args))
         return None if row is None else dict(row)
 
+    def known_head(self) -> tuple[int, str] | None:
+        return None  # each transaction locks and reads the head itself (FOR UPDATE)
+
+    def keep_head(self, seq: int, hash_: str) -> None:
+        return None
+
 
 class _Database:
     dialect = POSTGRES

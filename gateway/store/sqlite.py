@@ -128,8 +128,9 @@ class _Tx:
     shared SQL code; they never suspend, because they run on the connection's own thread
     (see :class:`_Database`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, batch: _Batch | None = None) -> None:
         self._conn = conn
+        self._batch = batch
 
     async def execute(self, sql: str, *args: Any) -> int:
         cursor = self._conn.execute(_sql(sql), [_arg(a) for a in args])
@@ -147,6 +148,25 @@ class _Tx:
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
+
+    def known_head(self) -> tuple[int, str] | None:
+        return None if self._batch is None else self._batch.head
+
+    def keep_head(self, seq: int, hash_: str) -> None:
+        if self._batch is not None:
+            self._batch.head = (seq, hash_)
+
+
+class _Batch:
+    """What the writes of one group commit share: the trace head as the last of them left
+    it. It is valid inside that one transaction only (BEGIN IMMEDIATE keeps every other
+    writer out meanwhile, the CLI's included); a write rolled back to its savepoint puts
+    back the head it found."""
+
+    __slots__ = ("head",)
+
+    def __init__(self) -> None:
+        self.head: tuple[int, str] | None = None
 
 
 def _drive(coro: Coroutine[Any, Any, T]) -> T:
@@ -258,7 +278,7 @@ class _Database:
                 loop.call_soon_threadsafe(_settle, future, False, error)
             return
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        self._local.batch = True
+        self._local.batch = _Batch()
         try:
             for coro, future in batch:
                 try:
@@ -266,7 +286,7 @@ class _Database:
                 except BaseException as exc:
                     outcomes.append((future, False, exc))
         finally:
-            self._local.batch = False
+            self._local.batch = None
         try:
             conn.execute("COMMIT")
         except _DRIVER_ERRORS as exc:
@@ -311,15 +331,18 @@ class _Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_Tx]:
         conn = self._conn()
-        if getattr(self._local, "batch", False):
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
             # Inside a group commit (_commit_batch): this write is one savepoint of it.
             try:
                 conn.execute("SAVEPOINT write")
             except _DRIVER_ERRORS as exc:
                 raise _translate(exc) from exc
+            head = batch.head
             try:
-                yield _Tx(conn)
+                yield _Tx(conn, batch)
             except BaseException as exc:
+                batch.head = head
                 with contextlib.suppress(*_DRIVER_ERRORS):
                     conn.execute("ROLLBACK TO write")
                     conn.execute("RELEASE write")

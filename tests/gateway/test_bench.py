@@ -14,9 +14,9 @@ from gateway.bench import main
 from tests.gateway.store.conftest import throwaway_database
 
 
-def _bench(*store: str) -> str:
+def _bench(*extra: str) -> str:
     out = io.StringIO()
-    args = ["--seconds", "1", "--sizes", "10k", "--rate", "20", "--raw-seconds", "0.5", *store]
+    args = ["--seconds", "1", "--sizes", "10k", "--rate", "20", "--raw-seconds", "0.5", *extra]
     assert main(args, out) == 0
     return out.getvalue()
 
@@ -59,3 +59,45 @@ def test_bench_on_postgresql_uses_a_fresh_schema_and_drops_it() -> None:
 
         # The run's schema is gone, and nothing was written beside it.
         assert asyncio.run(left()) == ([], 0)
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.split("|")[1:-1]]
+
+
+def test_bench_repeated_reports_each_run_and_the_median_of_each_figure() -> None:
+    text = _bench("--repeat", "3")
+    assert "3 runs of each load" in text
+    rows = {
+        _cells(line)[1]: _cells(line) for line in text.splitlines() if line.startswith("| 10k |")
+    }
+    runs = [f"{load} #{i}" for i in (1, 2, 3) for load in ("closed 32 clients", "rate 20/s")]
+    medians = ["closed 32 clients, median of 3", "rate 20/s, median of 3"]
+    assert list(rows) == runs + medians, text
+    for i in (1, 2, 3):  # each run's raw ceiling is that run's own, before and after it
+        before = re.search(rf"raw ceiling 10k \(run {i} of 3\): (\d+)/s", text)
+        after = re.search(rf"raw ceiling 10k after the loads \(run {i} of 3\): (\d+)/s", text)
+        assert before and after, text
+        mean = (int(before[1]) + int(after[1])) / 2
+        for load in ("closed 32 clients", "rate 20/s"):
+            assert abs(float(rows[f"{load} #{i}"][10]) - mean) <= 1, text
+    for load, median in zip(("closed 32 clients", "rate 20/s"), medians, strict=True):
+        for column in (4, 7, 10):  # e2e packages/s, p99, raw: the middle of the three runs
+            values = sorted(float(rows[f"{load} #{i}"][column]) for i in (1, 2, 3))
+            assert abs(float(rows[median][column]) - values[1]) <= 1, (load, column, text)
+        assert int(rows[median][3]) == 0  # errors: summed over the runs
+
+
+def test_bench_refuses_a_repeat_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--repeat", "0"])
+    assert "--repeat must be 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_bench_names_a_missing_database_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    dsn = "postgresql://postgres@127.0.0.1:5432/edxgw_bench_missing_db"
+    assert main(["--store", dsn, "--sizes", "10k", "--seconds", "1"], io.StringIO()) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "edxgw_bench_missing_db" in err and "createdb" in err, err

@@ -17,7 +17,7 @@ from gateway.store.migrations import MIGRATIONS
 from gateway.store.sqlite import SqliteStore
 
 from .conftest import Backend
-from .factories import accept
+from .factories import accept, ev
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,38 @@ async def test_sqlite_writer_runs_with_full_sync(tmp_path: Path) -> None:
     try:
         assert await store._db.pragma("synchronous") == 2
     finally:  # the last commits on power loss, i.e. packages already acknowledged
+        await store.close()
+
+
+async def test_sqlite_group_commit_puts_back_the_head_of_a_write_rolled_back(
+    tmp_path: Path,
+) -> None:
+    """A write of a group commit that appended to the trace and then failed rolls back to its
+    savepoint: the writes after it in the same transaction must chain onto the head it found,
+    not onto the one it left (the head is remembered between writes, not read again)."""
+    store = await SqliteStore.open(str(tmp_path / "gw.db"))
+    try:
+        await store.migrate()
+
+        async def append_then_fail() -> None:
+            async with store._db.write() as tx:
+                await store._append(tx, [ev("doomed")])
+                raise RuntimeError("after the append")
+
+        first = store.append_trace([ev("a")])  # the writer takes it alone, then the rest
+        results = await asyncio.gather(
+            first,
+            store.append_trace([ev("b")]),
+            store._db.run(append_then_fail(), write=True),
+            store.append_trace([ev("c")]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[2], RuntimeError)
+        stages = [r.stage for rows in results if isinstance(rows, list) for r in rows]
+        assert stages == ["a", "b", "c"]
+        result = await store.verify_trace()
+        assert (result.ok, result.checked) == (True, 3)
+    finally:
         await store.close()
 
 

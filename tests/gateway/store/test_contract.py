@@ -545,6 +545,48 @@ class TestStoreContract:
         result = await store.verify_trace()
         assert (result.ok, result.checked) == (True, 40)
 
+    async def test_appends_queued_together_stay_linear_around_refused_ones(
+        self, store: Store
+    ) -> None:
+        # Queued at once, these commit together on SQLite (one transaction, a savepoint
+        # each, the head remembered between them); the refused ones must leave no gap.
+        good = [store.append_trace([ev("a", i=i), ev("b", i=i)]) for i in range(6)]
+        bad = [store.append_trace([ev("bad", i=i, text="nul\x00")]) for i in range(2)]
+        results = await asyncio.gather(*good[:3], bad[0], *good[3:], bad[1], return_exceptions=True)
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert [type(r) for r in refused] == [StoreInvalid, StoreInvalid]
+        seqs = sorted(r.seq for rows in results if isinstance(rows, list) for r in rows)
+        assert seqs == list(range(1, 13))
+        result = await store.verify_trace()
+        assert (result.ok, result.checked) == (True, 12)
+
+    async def test_an_event_serialised_ahead_is_stored_as_the_store_would_serialise_it(
+        self, store: Store
+    ) -> None:
+        detail = {"vi": "Ủy ban nhân dân", "big": 1e20, "zero": -0.0, "n": [1, None]}
+        ahead = ev("accept", "doc-1", **detail).serialised()
+        assert ahead.detail_json is not None
+        assert ahead == ev("accept", "doc-1", **detail)  # the same event, compared
+        m = message(1)
+        await store.accept(m, [], [], [ahead, ev("accept", "doc-1", **detail)])
+        first, second = await store.trace_for("doc-1")
+        assert first.detail == second.detail == {
+            "vi": "Ủy ban nhân dân", "big": 10**20, "zero": 0.0, "n": [1, None]
+        }  # fmt: skip
+        assert (await store.verify_trace()).ok
+        # A detail the store refuses is left for the store to refuse.
+        bad = ev("accept", "doc-2", text="nul\x00").serialised()
+        assert bad.detail_json is None
+        with pytest.raises(StoreInvalid):
+            await store.accept(message(2), [], [], [bad])
+        assert await store.get_message("doc-2") is None
+
+    async def test_a_large_append_spans_several_statements(self, store: Store) -> None:
+        rows = await store.append_trace([ev("bulk", i=i) for i in range(1203)])
+        assert [r.seq for r in rows] == list(range(1, 1204))
+        result = await store.verify_trace()
+        assert (result.ok, result.checked) == (True, 1203)
+
     # -- directory -------------------------------------------------------------------------
     async def test_directory_aliases_resolve_lock_merge(self, store: Store) -> None:
         province = Agency(organ_id="000.00.00.H53", name="UBND tỉnh", level=1, host="local")
