@@ -498,32 +498,42 @@ def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.0f}"
 
 
-def _row(r: Result, load: str) -> str:
-    peak_worker = max(r.usage.workers_peak, default=0)
+def _line(r: Result, load: str, **figures: float) -> str:
+    """One table row: ``r``'s figures, or the ``figures`` given in their place (a median)."""
+    f = {
+        "sent": r.sent, "errors": r.errors, "e2e": r.e2e_per_s, "p50": r.p50_ms,
+        "p95": r.p95_ms, "p99": r.p99_ms, "main": r.cores_main, "workers": r.cores_workers,
+        "raw": r.raw, "ratio": r.ratio, "main_peak": r.usage.main_peak,
+        "worker_peak": max(r.usage.workers_peak, default=0),
+    } | figures  # fmt: skip
     return (
-        f"| {r.size} | {load} | {r.sent} | {r.errors} | {r.e2e_per_s:.0f} "
-        f"| {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.cores_main:.2f} "
-        f"| {r.cores_workers:.2f} | {r.raw:.0f} | {r.ratio:.2f} "
-        f"| {_mib(r.usage.main_peak)} / {_mib(peak_worker)} |\n"
+        f"| {r.size} | {load} | {f['sent']:.0f} | {f['errors']:.0f} | {f['e2e']:.0f} "
+        f"| {f['p50']:.0f} | {f['p95']:.0f} | {f['p99']:.0f} | {f['main']:.2f} "
+        f"| {f['workers']:.2f} | {f['raw']:.0f} | {f['ratio']:.2f} "
+        f"| {_mib(int(f['main_peak']))} / {_mib(int(f['worker_peak']))} |\n"
     )
 
 
-def _median_row(runs: Sequence[Result]) -> str:
-    """One load's runs in one row: the median of each figure (peak RSS: the highest)."""
-
-    def med(values: Sequence[float]) -> float:
-        return statistics.median(values)
-
+def _median_line(runs: Sequence[Result]) -> str:
+    """One load's runs in one row: the median of each figure (errors: their sum; peak RSS:
+    the highest)."""
+    median = statistics.median
     r = runs[0]
-    return (
-        f"| {r.size} | {r.mode} {r.offered}, median of {len(runs)} "
-        f"| {med([x.sent for x in runs]):.0f} | {sum(x.errors for x in runs)} "
-        f"| {med([x.e2e_per_s for x in runs]):.0f} | {med([x.p50_ms for x in runs]):.0f} "
-        f"| {med([x.p95_ms for x in runs]):.0f} | {med([x.p99_ms for x in runs]):.0f} "
-        f"| {med([x.cores_main for x in runs]):.2f} | {med([x.cores_workers for x in runs]):.2f} "
-        f"| {med([x.raw for x in runs]):.0f} | {med([x.ratio for x in runs]):.2f} "
-        f"| {_mib(max(x.usage.main_peak for x in runs))} / "
-        f"{_mib(max(max(x.usage.workers_peak, default=0) for x in runs))} |\n"
+    return _line(
+        r,
+        f"{r.mode} {r.offered}, median of {len(runs)}",
+        sent=median(x.sent for x in runs),
+        errors=sum(x.errors for x in runs),
+        e2e=median(x.e2e_per_s for x in runs),
+        p50=median(x.p50_ms for x in runs),
+        p95=median(x.p95_ms for x in runs),
+        p99=median(x.p99_ms for x in runs),
+        main=median(x.cores_main for x in runs),
+        workers=median(x.cores_workers for x in runs),
+        raw=median(x.raw for x in runs),
+        ratio=median(x.ratio for x in runs),
+        main_peak=max(x.usage.main_peak for x in runs),
+        worker_peak=max(max(x.usage.workers_peak, default=0) for x in runs),
     )
 
 
@@ -541,13 +551,13 @@ def report(results: Sequence[Result], args: argparse.Namespace, out: TextIO) -> 
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     for r in results:
-        out.write(_row(r, f"{r.mode} {r.offered}" + (f" #{r.run}" if args.repeat > 1 else "")))
+        out.write(_line(r, f"{r.mode} {r.offered}" + (f" #{r.run}" if args.repeat > 1 else "")))
     if args.repeat > 1:
         loads: dict[tuple[str, str], list[Result]] = {}
         for r in results:
             loads.setdefault((r.size, r.mode), []).append(r)
         for runs_of_load in loads.values():
-            out.write(_median_row(runs_of_load))
+            out.write(_median_line(runs_of_load))
     out.write(
         "\nloop/workers CPU: cores busy in the gateway's event-loop process and in its worker "
         "processes (above 1.0 for workers: requests' CPU stages ran in parallel); raw 1-core: "
