@@ -568,42 +568,41 @@ def report(results: Sequence[Result], args: argparse.Namespace, out: TextIO) -> 
 
 
 async def _size(
-    gw: Gateway, dsn: str, token: str, size: str, args: argparse.Namespace, out: TextIO
+    gw: Gateway, dsn: str, token: str, size: str, run: int, args: argparse.Namespace, out: TextIO
 ) -> list[Result]:
-    """One package size, ``--repeat`` times: its closed loop (and, for 10 KiB, the fixed
-    rate), with the raw ceiling measured before and after each run's loads. Every run sends
-    packages of its own (the same ones again would be duplicates, answered without work)."""
-    results = []
+    """One package size in run ``run``: its closed loop (and, for 10 KiB, the fixed rate),
+    with the raw ceiling measured before and after the run's loads. Every run sends packages
+    of its own (the same ones again would be duplicates, answered without work)."""
     rate_needed = int(args.rate * args.seconds) + 10
     closed_needed = int((600 if size == "10k" else 40) * args.seconds)
     count = max(closed_needed, rate_needed if size == "10k" else 0)
     warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
     await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
-    for run in range(1, args.repeat + 1):
-        tag = f" (run {run} of {args.repeat})" if args.repeat > 1 else ""
-        out.write(f"making {count} packages of {size}…\n")
-        packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
-        before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-        out.write(f"raw ceiling {size}{tag}: {before:.0f}/s\n")
-        runs = [await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)]
-        out.write(f"closed loop {size}{tag}: {runs[0].e2e_per_s:.0f}/s e2e\n")
-        if size == "10k":
-            rest = (
-                packages[closed_needed:]
-                if len(packages) > closed_needed
-                else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
-            )
-            runs.append(await run_load(gw, dsn, token, size, "rate", rest, args))
-            out.write(f"fixed rate {size}{tag}: p99 {runs[1].p99_ms:.0f} ms\n")
-        after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
-        out.write(f"raw ceiling {size} after the loads{tag}: {after:.0f}/s\n")
-        for r in runs:
-            r.raw, r.run = (before + after) / 2, run
-        results += runs
-    return results
+    tag = f" (run {run} of {args.repeat})" if args.repeat > 1 else ""
+    out.write(f"making {count} packages of {size}…\n")
+    packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
+    before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+    out.write(f"raw ceiling {size}{tag}: {before:.0f}/s\n")
+    runs = [await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)]
+    out.write(f"closed loop {size}{tag}: {runs[0].e2e_per_s:.0f}/s e2e\n")
+    if size == "10k":
+        rest = (
+            packages[closed_needed:]
+            if len(packages) > closed_needed
+            else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
+        )
+        runs.append(await run_load(gw, dsn, token, size, "rate", rest, args))
+        out.write(f"fixed rate {size}{tag}: p99 {runs[1].p99_ms:.0f} ms\n")
+    after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
+    out.write(f"raw ceiling {size} after the loads{tag}: {after:.0f}/s\n")
+    for r in runs:
+        r.raw, r.run = (before + after) / 2, run
+    return runs
 
 
-async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
+async def _one_run(run: int, args: argparse.Namespace, out: TextIO) -> list[Result]:
+    """Run ``run`` of ``--repeat``: a gateway of its own on a fresh, empty store, so that no
+    run measures what an earlier one left behind (a bigger database, a warmer cache)."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="edxgw-bench-") as tmp:
         workdir = Path(tmp)
@@ -614,11 +613,20 @@ async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
             await gw.start()
             try:
                 for size in args.sizes:
-                    results += await _size(gw, dsn, token, size, args, out)
+                    results += await _size(gw, dsn, token, size, run, args, out)
             finally:
                 await gw.stop(args.amqp_url)
         finally:
             await drop()
+    return results
+
+
+async def bench(args: argparse.Namespace, out: TextIO) -> list[Result]:
+    results: list[Result] = []
+    for run in range(1, args.repeat + 1):
+        results += await _one_run(run, args, out)
+    # The table groups by size, each size's runs in order (sorted() is stable).
+    results = sorted(results, key=lambda r: args.sizes.index(r.size))
     report(results, args, out)
     if args.json:
         Path(args.json).write_text(
@@ -654,8 +662,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "--repeat",
         type=int,
         default=1,
-        help="run each size's loads this many times (fresh packages each time) and add a row "
-        "with the median of each figure: one run on a shared VM can be 20%% off",
+        help="run each size's loads this many times, each run with a gateway of its own on a "
+        "fresh store and fresh packages, and add a row with the median of each figure: one "
+        "run on a shared VM can be 20%% off",
     )
     p.add_argument("--json", help="also write the results as JSON to this file")
     args = p.parse_args(argv)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from gateway import bench
 from gateway.bench import main
 from tests.gateway.store.conftest import throwaway_database
 
@@ -65,8 +68,21 @@ def _cells(row: str) -> list[str]:
     return [c.strip() for c in row.split("|")[1:-1]]
 
 
-def test_bench_repeated_reports_each_run_and_the_median_of_each_figure() -> None:
+def test_bench_repeated_reports_each_run_and_the_median_of_each_figure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stores: list[str] = []
+    fresh_store = bench._fresh_store
+
+    async def counted(store: str, workdir: Path) -> tuple[str, Callable[[], Awaitable[None]]]:
+        dsn, drop = await fresh_store(store, workdir)
+        stores.append(dsn)
+        return dsn, drop
+
+    monkeypatch.setattr(bench, "_fresh_store", counted)
     text = _bench("--repeat", "3")
+    # Each run had a store (and a gateway) of its own: no run measures what another left.
+    assert len(set(stores)) == 3, stores
     assert "3 runs of each load" in text
     rows = {
         _cells(line)[1]: _cells(line) for line in text.splitlines() if line.startswith("| 10k |")
