@@ -476,6 +476,30 @@ class Hub:
         cursor: str | None = None,
     ) -> InboxPage:
         """The system's inbox, or the part of it for the ``organs`` asked for."""
+        wanted, peers = self._inbox_scope(system, organs)
+        return await self.store.list_inbox(
+            wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor, peers=peers
+        )
+
+    async def inbox_count(
+        self,
+        system: System,
+        *,
+        organs: Collection[str] = (),
+        state: DeliveryState | None = None,
+        kind: Kind | None = None,
+    ) -> int:
+        """How many items :meth:`inbox` holds with these filters (all its pages): the same
+        recipients and downlink peers, so a count never disagrees with the list it announces."""
+        wanted, peers = self._inbox_scope(system, organs)
+        return await self.store.count_inbox(wanted, state=state, kind=kind, peers=peers)
+
+    def _inbox_scope(
+        self, system: System, organs: Collection[str]
+    ) -> tuple[list[str], tuple[str, ...]]:
+        """The recipients (canonical ids) and downlink peers whose copies make up the system's
+        inbox, or the part of it for the ``organs`` asked for; refused for an organ the system
+        is not registered for."""
         mine = {canonical_id(a) for a in system.agencies}
         wanted = [canonical_id(o) for o in organs] or sorted(mine)
         for organ in wanted:
@@ -485,9 +509,7 @@ class Hub:
                 )
         # A downlink hub's inbox is also every copy routed to it (its whole subtree).
         peers = () if organs else self.peers_of(system)
-        return await self.store.list_inbox(
-            wanted, state=state, kind=kind, since=since, limit=limit, cursor=cursor, peers=peers
-        )
+        return wanted, peers
 
     async def fetch(
         self, system: System, delivery_id: str

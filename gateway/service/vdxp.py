@@ -132,8 +132,9 @@ class Axis:
         return items
 
     async def count(self, system: System, kind: Kind) -> int:
-        mine = sorted({canonical_id(a) for a in system.agencies})
-        return await self.hub.store.count_inbox(mine, state=DeliveryState.DELIVERED, kind=kind)
+        """countReceiveEdoc / countReceiveStatus: what :meth:`received` lists (a downlink
+        hub's copies included), all of it rather than one page."""
+        return await self.hub.inbox_count(system, state=DeliveryState.DELIVERED, kind=kind)
 
     async def fetch(self, system: System, doc_id: str) -> tuple[Delivery, Message, bytes | Path]:
         """getEdoc / downloadEdoc: an item of this system's inbox (done ones too), with its

@@ -89,19 +89,34 @@ class ReportQueries(SqlBase):
         *,
         state: DeliveryState | None = None,
         kind: Kind | None = None,
+        peers: Sequence[str] = (),
     ) -> int:
-        if not recipient_ids or (state is not None and state not in lifecycle.INBOX_STATES):
+        if not (recipient_ids or peers) or (
+            state is not None and state not in lifecycle.INBOX_STATES
+        ):
             return 0
         states = [state.value] if state else sorted(s.value for s in lifecycle.INBOX_STATES)
+        args: list[object] = []
+
+        def param(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        # The rule of ``list_inbox``: a recipient's local copies, and every copy routed to one
+        # of ``peers`` (downlink), so that the count never disagrees with the list it announces.
+        mine: list[str] = []
+        if recipient_ids:
+            listed = self._d.in_list(param(list(recipient_ids)))
+            mine.append(f"(d.route = 'local' AND d.recipient {listed})")
+        if peers:
+            listed = self._d.in_list(param(list(peers)))
+            mine.append(f"(d.route = 'downlink' AND d.peer {listed})")
         sql = (
             "SELECT count(*) AS n FROM deliveries d JOIN messages m ON m.doc_id = d.doc_id"
-            f" WHERE d.recipient {self._d.in_list('$1')} AND d.route = 'local'"
-            f" AND d.state {self._d.in_list('$2')}"
+            f" WHERE ({' OR '.join(mine)}) AND d.state {self._d.in_list(param(states))}"
         )
-        args: list[object] = [list(recipient_ids), states]
         if kind is not None:
-            sql += " AND m.kind = $3"
-            args.append(kind)
+            sql += f" AND m.kind = {param(kind)}"
         async with self._db.read() as tx:
             row = await tx.fetchrow(sql, *args)
         return int(row["n"]) if row is not None else 0

@@ -797,8 +797,12 @@ class Store(Protocol):
         *,
         state: DeliveryState | None = None,
         kind: Kind | None = None,
+        peers: Sequence[str] = (),
     ) -> int:
-        """How many items ``list_inbox`` would list with these filters, without listing them."""
+        """How many items ``list_inbox`` would list with these filters (``peers`` included:
+        local copies of the recipients, and copies routed to those downlink hubs), without
+        listing them: exactly as many as its pages hold, so a poller that counts before it
+        lists (VDXP countReceiveEdoc) never misses items the list would give it."""
         ...
 
     # -- admin console: accounts, sessions, search (``admins.py``, ``search.py``) ---------------

@@ -18,15 +18,18 @@ from adapters.vdxp.client import MessageType, ReceivedItem, UpdateStatus, VdxpCl
 from edxml import parse
 from edxml.model import Attachment, DocumentPackage, StatusPackage
 from gateway.core import vdxp
+from tests.gateway.e2e.conftest import SYSTEMS
 from tests.gateway.e2e.packages import document, status
 
-from .conftest import ClientFactory, Gateway, endpoint, secret_of
+from .conftest import ClientFactory, Gateway, GatewayFactory, endpoint, secret_of
 
 pytestmark = pytest.mark.rabbitmq
 
 XA = "000.21.31.H53"  # system "xa"
 HUYEN = "000.00.31.H53"  # system "huyen"
 TINH = "000.00.00.H53"  # system "tinh"
+DISTRICT_32 = "000.00.32.H53"  # a district hub below this one (host downlink, peer huyen-32)
+BELOW_32 = "000.05.32.H53"  # a commune under it: its copies are routed to the peer
 
 
 async def _delivered_item(
@@ -120,6 +123,31 @@ async def test_send_list_get_acknowledge_track_and_status_back(
     # (the refused fail after done is traced too)
     assert acknowledgements == ["processing", "fail_reported", "done", "rejected"]
     assert (await gateway.store.verify_trace()).ok
+
+
+async def test_a_downlink_hub_counts_what_it_lists(make_gateway: GatewayFactory) -> None:
+    # The district hub is a system registered for its top agency: its inbox is every copy
+    # routed to its peer (adapters/vdxp/link.py), and countReceiveEdoc must count those too,
+    # or a vendor that polls count-then-list never fetches them.
+    gw = await make_gateway({**SYSTEMS, "huyen-32": (DISTRICT_32,)})
+
+    def client(system_id: str) -> VdxpClient:
+        return VdxpClient(endpoint(gw), system_id, secret_of(system_id), session=gw.client.session)
+
+    async with client("tinh") as tinh, client("huyen-32") as hub:
+        doc_ids = [
+            await tinh.send_edoc(document(TINH, [BELOW_32], f"d-{n}"), sender=TINH) for n in (1, 2)
+        ]
+        for doc_id in doc_ids:
+            [delivery] = await gw.delivered(doc_id)
+            assert (delivery.route, delivery.peer) == ("downlink", "huyen-32")
+
+        items = await hub.get_received_edoc_list()
+        assert [i.recipient for i in items] == [BELOW_32, BELOW_32]
+        assert await hub.count_receive_edoc() == len(items)
+        assert await hub.count_receive_status() == 0
+        await hub.update_status(items[0].doc_id, UpdateStatus.DONE)
+        assert len(await hub.get_received_edoc_list()) == await hub.count_receive_edoc() == 1
 
 
 async def test_the_older_multipart_form_and_a_spooled_package(
