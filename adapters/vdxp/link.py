@@ -15,6 +15,10 @@ declared topology) and left before it:
   :class:`~adapters.vdxp.directory.DirectorySync` (register our agencies; sync theirs), all
   behind one :class:`~adapters.vdxp.status.Gate`. ``app[UPLINK]`` is the :class:`Uplink`
   (``status`` is what health and metrics read), or ``None`` without an uplink.
+
+Both are steps of the node's drain (``Drain.add_step``), after its own consumers: ``uplink``
+stops polling the axis and sending to it (what waits goes back to ``P.uplink``), then
+``downlink`` stops the peer consumers (what they hold finishes, or RabbitMQ redelivers it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -206,13 +210,16 @@ class Downlink:
             self.consumers[name] = consumer
             log.info("downlink peer %s: consuming %s", name, queue)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10.0) -> dict[str, int]:
+        """Stop following the directory and every peer consumer: what they hold finishes
+        within ``timeout`` or RabbitMQ redelivers it. Again after a drain: nothing more."""
         self.stop.set()
         if self.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self.task, timeout=15)
-        for consumer in self.consumers.values():
-            await consumer.stop()
+        holding = sum(c.in_flight for c in self.consumers.values())
+        await asyncio.gather(*(c.stop(timeout=timeout) for c in self.consumers.values()))
+        return {"stopped": len(self.consumers), "finished": holding}
 
     async def _watch(self) -> None:
         while not self.stop.is_set():
@@ -228,12 +235,15 @@ class Downlink:
 
 #: The node's uplink (``None`` without one): ``request.app[UPLINK].status`` for health/metrics.
 UPLINK: web.AppKey[Uplink | None] = web.AppKey("uplink")
+#: The node's downlink peer consumers (for the drain's report and for tests).
+DOWNLINK: web.AppKey[Downlink] = web.AppKey("downlink")
 
 
 async def link_ctx(app: web.Application) -> AsyncIterator[None]:
     """The cleanup context ``gateway/app.py`` registers after the broker's (module doc)."""
     # Imported here: gateway.app imports this module to register the context.
     from gateway.app import BROKER
+    from gateway.ops.drain import DRAIN
 
     settings = app[SETTINGS]
     hub = app[HUB]
@@ -259,6 +269,15 @@ async def link_ctx(app: web.Application) -> AsyncIterator[None]:
     elif links is not None:
         links.set(settings.uplink_peer, "disabled", kind="uplink")
     app[UPLINK] = uplink
+    app[DOWNLINK] = downlink
+    drain = app.get(DRAIN)
+    if drain is not None:
+        # Drain steps after the node's own consumers: the uplink stops polling and sending to
+        # the axis, then the downlink consumers stop taking messages and finish what they hold,
+        # before the node says it is drained (and, under SIGTERM, exits).
+        if uplink is not None:
+            drain.add_step("uplink", _closer(uplink))
+        drain.add_step("downlink", downlink.close)
     try:
         if uplink is not None:
             await uplink.start()
@@ -267,6 +286,16 @@ async def link_ctx(app: web.Application) -> AsyncIterator[None]:
         if uplink is not None:
             await uplink.close()
         await downlink.close()
+
+
+def _closer(uplink: Uplink) -> Callable[[float], Awaitable[None]]:
+    """The uplink's drain step (``Drain.add_step`` hands it the seconds left; close bounds
+    its own waits)."""
+
+    async def close(_seconds_left: float) -> None:
+        await uplink.close()
+
+    return close
 
 
 #: UplinkStatus states as the metrics' link registry names them (``gateway.metrics.LinkState``).

@@ -10,7 +10,9 @@ finished before the next starts (``gateway/ops/drain.py`` runs them)::
                and stops; rows it could not publish come back to any relay after the lease
     consumers  consumers cancel (no new messages), finish and ack what they hold; anything
                unacked when the time is up is redelivered by RabbitMQ to another node
-    (extra)    steps other parts registered (``Drain.add_step``)
+    (extra)    steps other parts registered (``Drain.add_step``): ``uplink`` (when configured)
+               stops polling and sending to the upstream axis, ``downlink`` stops the peer
+               queues' consumers as ``consumers`` did the inboxes' (adapters/vdxp/link.py)
     drained    the node exits 0 when it owns its process (``edxgw serve``)
 
 Nothing is lost at any point: every piece of work is either committed in the store or

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.vdxp.link import DOWNLINK
 from gateway.app import BROKER
 from gateway.ops.drain import DRAIN
 from gateway.store.lifecycle import DeliveryState
@@ -56,9 +57,24 @@ async def test_draining_refuses_new_packages_and_serves_the_rest(
         "requests",
         "relay",
         "consumers",
+        "downlink",  # the demo directory's downlink peer (adapters/vdxp/link.py)
     ]
     runtime = gw.client.app[BROKER]
     assert runtime.stop.is_set() and all(t.done() for t in runtime.tasks)
+    # No queue of this node has a consumer left, the downlink peers' included: nothing more
+    # is taken while the process still runs.
+    downlink = gw.client.app[DOWNLINK]
+    assert status["steps"][-1]["stopped"] == len(downlink.consumers) >= 1
+    assert downlink.task is not None and downlink.task.done()
+    queues = [c.queue_name for c in [*runtime.consumers.values(), *downlink.consumers.values()]]
+    channel = await runtime.broker.channel(confirms=False)
+    try:
+        amqp = await channel.get_underlay_channel()
+        for name in queues:
+            declared = await amqp.queue_declare(name, passive=True)
+            assert declared.consumer_count == 0, name
+    finally:
+        await channel.close()
     assert status["in_flight"] == 0 and status["exits"] is False  # not its own process
     # The drain is an admin action in the trace: started and done, on this node.
     outcomes = [(r.stage, r.outcome, r.node) for r in await gw.store.trace_page(0, 10**9, 1000)]
