@@ -539,6 +539,31 @@ def test_dockerfile_copies_no_secret_and_downloads_nothing(
         assert not (word == "COPY" and re.match(r"(\S+ )?\. ", args)), "COPY of the whole context"
 
 
+def test_image_has_the_postgres_client_of_the_compose_server(
+    instructions: list[tuple[str, str]], services: dict[str, dict[str, Any]]
+) -> None:
+    """`edxgw backup`/`restore` run pg_dump/pg_restore, and pg_dump refuses a newer server: the
+    image's postgresql-client-${PG_MAJOR} (from apt.postgresql.org, trusted through its key in
+    /usr/share/keyrings by signed-by=) has the major version of compose's postgres image."""
+    runtime = final_stage(instructions)
+    args = dict(a.split("=", 1) for w, a in runtime if w == "ARG" and "=" in a)
+    server = re.fullmatch(r"postgres:(\d+)([.-][\w.-]*)?", services["postgres"]["image"])
+    assert server, services["postgres"]["image"]
+    assert args.get("PG_MAJOR") == server.group(1), "PG_MAJOR must match compose's postgres"
+
+    words = [w for w, _ in runtime]
+    [(at, install)] = [(i, a) for i, (w, a) in enumerate(runtime) if "postgresql-client-" in a]
+    assert runtime[at][0] == "RUN" and at < words.index("USER"), "installed as root, one RUN"
+    assert 'apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"' in install
+    keyring = re.search(r"\bkeyring=(/usr/share/keyrings/\S+);", install)
+    assert keyring, "the repository's key lives in /usr/share/keyrings"
+    assert "[signed-by=$keyring] https://apt.postgresql.org/pub/repos/apt " in install
+    assert "${VERSION_CODENAME}-pgdg main" in install
+    assert "apt-key" not in install
+    assert install.index("rm -rf") > install.rindex("apt-get install")
+    assert "/var/lib/apt/lists/*" in install.split("rm -rf", 1)[1], "apt lists cleaned"
+
+
 def test_dockerfile_passes_hadolint() -> None:
     proc = subprocess.run(
         [str(dev_tool("hadolint")), "--no-color", str(DOCKERFILE)],

@@ -72,7 +72,8 @@ then add ``"deadletters"`` to :data:`FEATURES` below. The rules that come with i
   gateway in-process on the real RabbitMQ and SQLite, with the admins ``vanhanh``/``xem``
   and ``Console.login``), ``live`` (a gateway on a real port, with traffic submitted through
   the REST API), ``browser`` (headless Chromium through Selenium; ``login(browser, live,
-  "vanhanh")`` signs in) and ``screenshot`` (saves ``docs/screenshots/<name>.png``).
+  "vanhanh")`` signs in) and ``screenshot`` (saves ``<name>.png`` under pytest's basetemp, or
+  in ``docs/screenshots/`` with ``EDXGW_UPDATE_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations

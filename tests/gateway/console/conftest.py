@@ -12,10 +12,19 @@ Two ways to reach a console:
   (:func:`traffic`: documents with Vietnamese subjects, statuses, an acknowledgement), for
   the browser: ``browser`` is headless Debian Chromium through Selenium (session-wide; each
   test starts signed out), :func:`login` signs it in, ``screenshot(name)`` saves the page
-  to ``docs/screenshots/<name>.png``.
+  as ``<name>.png`` and checks that a PNG was written.
 
 Browser tests carry the ``browser`` marker and are skipped, saying why, only when
 ``chromium``/``chromedriver`` are not installed (``.ci/run`` installs them).
+
+Screenshots: a normal run saves them under pytest's base temporary directory
+(``<basetemp>/screenshots/``, named in the run's summary), so the checkout stays clean. The
+pictures the README shows are the committed ``docs/screenshots/*.png``; to refresh them, run
+the browser tests with :data:`UPDATE_SCREENSHOTS` set::
+
+    EDXGW_UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/gateway/console -m browser
+
+and commit the PNGs that changed.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import re
 import secrets
 import shutil
@@ -55,7 +65,12 @@ from tests.gateway.core.factories import CERTS, agency_key
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[3]
 DIRECTORY = ROOT / "tests" / "data" / "e2e-directory.toml"
+#: The committed screenshots (the README shows some), written only when asked for with
+#: :data:`UPDATE_SCREENSHOTS`; otherwise ``screenshot`` writes under pytest's basetemp.
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: The environment variable that points ``screenshot`` at :data:`SCREENSHOTS` (``1``).
+UPDATE_SCREENSHOTS = "EDXGW_UPDATE_SCREENSHOTS"
+_SCREENSHOT_DIR = pytest.StashKey[Path]()
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
@@ -434,17 +449,44 @@ def login(driver: Any, live: Live, username: str, password: str | None = None) -
     )
 
 
+def update_screenshots() -> bool:
+    """Whether this run refreshes the committed screenshots (``EDXGW_UPDATE_SCREENSHOTS=1``)."""
+    return os.environ.get(UPDATE_SCREENSHOTS, "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Where ``screenshot`` saves: docs/screenshots/ when asked for, else under basetemp."""
+    temporary = tmp_path_factory.getbasetemp() / "screenshots"
+    folder = SCREENSHOTS if update_screenshots() else temporary
+    folder.mkdir(parents=True, exist_ok=True)
+    request.config.stash[_SCREENSHOT_DIR] = folder
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where this run's screenshots went (when a browser test took any)."""
+    folder = config.stash.get(_SCREENSHOT_DIR, None)
+    if folder is None or not any(folder.glob("*.png")):
+        return
+    hint = "" if update_screenshots() else f" ({UPDATE_SCREENSHOTS}=1 writes {SCREENSHOTS})"
+    terminalreporter.write_line(f"console screenshots: {folder}{hint}")
+
+
 @pytest.fixture
-def screenshot(browser: Any) -> Callable[[str], Path]:
-    """Save the whole current page as docs/screenshots/<name>.png."""
+def screenshot(browser: Any, screenshot_dir: Path) -> Callable[[str], Path]:
+    """Save the whole current page as ``<screenshot_dir>/<name>.png`` (a PNG, checked)."""
 
     def take(name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(1440, max(900, min(int(height) + 40, 6000)))
-        target = SCREENSHOTS / f"{name}.png"
+        target = screenshot_dir / f"{name}.png"
         assert browser.save_screenshot(str(target)), target
         browser.set_window_size(1440, 1000)
+        with target.open("rb") as fh:  # saved, and a PNG (its 8-byte signature)
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n", f"{target} is not a PNG"
         return target
 
     return take

@@ -1,6 +1,7 @@
 """The console in a real browser (headless Debian Chromium through Selenium) against a gateway
 on a real port with real traffic: refusals, login, search, a document's timeline, CSRF and
-lockout. Each page is saved to docs/screenshots/ (the README shows two of them)."""
+lockout. Each page is saved as a screenshot (see conftest.py: under pytest's basetemp, or in
+docs/screenshots/, which the README shows two of, with EDXGW_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 

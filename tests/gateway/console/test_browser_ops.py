@@ -1,6 +1,7 @@
 """The operations pages in a real browser (headless Chromium, Selenium) on a live gateway:
 replay a dead letter and see it delivered, lock and unlock an agency with confirmation, the
-statistics chart and its CSV, the health page. Screenshots go to docs/screenshots/."""
+statistics chart and its CSV, the health page. Screenshots go under pytest's basetemp, or to
+docs/screenshots/ with EDXGW_UPDATE_SCREENSHOTS=1 (see conftest.py)."""
 
 from __future__ import annotations
 
