@@ -540,7 +540,7 @@ async def test_rolling_restart_under_load(cluster: Cluster, nodes: list[Node]) -
             assert code == 0, f"{out}\n{node.output()}"
             assert await node.exited(30) == 0, node.output()
             assert "drained and stopped" in out
-            for step in ("refuse", "grace", "requests", "relay", "consumers"):
+            for step in ("refuse", "grace", "requests", "relay", "consumers", "downlink"):
                 assert step in out, out
             conn = await asyncpg.connect(cluster.dsn)
             try:
