@@ -379,6 +379,56 @@ class ExchangeQueries(SqlBase):
             )
 
     # -- inbox -----------------------------------------------------------------------------
+    def _inbox_where(
+        self,
+        recipient_ids: Sequence[str],
+        peers: Sequence[str],
+        state: DeliveryState | None,
+        kind: Kind | None,
+    ) -> _Where:
+        """What makes an inbox (``list_inbox`` lists it, ``count_inbox`` counts it: one rule
+        for both): a recipient's local copies and every copy routed to one of ``peers``
+        (downlink), in an inbox state, of ``kind``. Needs recipients or peers."""
+        w = _Where()
+        mine: list[str] = []
+        values: list[list[str]] = []
+        if recipient_ids:
+            mine.append("(d.route = 'local' AND d.recipient " + self._d.in_list("{}") + ")")
+            values.append(list(recipient_ids))
+        if peers:
+            mine.append("(d.route = 'downlink' AND d.peer " + self._d.in_list("{}") + ")")
+            values.append(list(peers))
+        w.add("(" + " OR ".join(mine) + ")", *values)
+        if state is None:
+            w.add(
+                "d.state " + self._d.in_list("{}"), sorted(s.value for s in lifecycle.INBOX_STATES)
+            )
+        else:
+            w.add("d.state = {}", state.value)
+        if kind is not None:
+            w.add("m.kind = {}", kind)
+        return w
+
+    async def count_inbox(
+        self,
+        recipient_ids: Sequence[str],
+        *,
+        state: DeliveryState | None = None,
+        kind: Kind | None = None,
+        peers: Sequence[str] = (),
+    ) -> int:
+        if not (recipient_ids or peers) or (
+            state is not None and state not in lifecycle.INBOX_STATES
+        ):
+            return 0
+        # ``list_inbox``'s own filter: the count never disagrees with the list it announces.
+        w = self._inbox_where(recipient_ids, peers, state, kind)
+        sql = "SELECT count(*) AS n FROM deliveries d JOIN messages m ON m.doc_id = d.doc_id"
+        sql += w.sql()
+        async with self._db.read() as tx:
+            row = await tx.fetchrow(sql, *w.args)
+        return int(row["n"]) if row is not None else 0
+
     async def list_inbox(
         self,
         recipient_ids: Sequence[str],
@@ -395,27 +445,9 @@ class ExchangeQueries(SqlBase):
         ):
             return InboxPage(items=[], next_cursor=None)
         limit = _clamp(limit)
-        w = _Where()
-        # A recipient's local copies, and every copy routed to one of ``peers`` (downlink).
-        mine: list[str] = []
-        values: list[list[str]] = []
-        if recipient_ids:
-            mine.append("(d.route = 'local' AND d.recipient " + self._d.in_list("{}") + ")")
-            values.append(list(recipient_ids))
-        if peers:
-            mine.append("(d.route = 'downlink' AND d.peer " + self._d.in_list("{}") + ")")
-            values.append(list(peers))
-        w.add("(" + " OR ".join(mine) + ")", *values)
-        if state is None:
-            w.add(
-                "d.state " + self._d.in_list("{}"), sorted(s.value for s in lifecycle.INBOX_STATES)
-            )
-        else:
-            w.add("d.state = {}", state.value)
+        w = self._inbox_where(recipient_ids, peers, state, kind)
         if since is not None:
             w.add("d.delivered_at >= {}", _codec.utc(since))
-        if kind is not None:
-            w.add("m.kind = {}", kind)
         if cursor is not None:
             at_text, after_id = _codec.unpack_cursor(cursor, 2)
             try:

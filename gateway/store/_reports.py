@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from gateway.store import _codec, lifecycle
+from gateway.store import _codec
 from gateway.store._engine import Row, SqlBase
-from gateway.store.base import DeliveryReport, Kind, ReportStatus, TraceEvent
+from gateway.store.base import DeliveryReport, ReportStatus, TraceEvent
 from gateway.store.errors import BadTransition, StoreNotFound
 from gateway.store.lifecycle import DeliveryState
 
 __all__ = ["REPORT_READS", "REPORT_WRITES", "ReportQueries"]
 
 #: For the SQLite backend: which of these methods read (reader thread) and which write.
-REPORT_READS = frozenset({"delivery_reports", "count_inbox"})
+REPORT_READS = frozenset({"delivery_reports"})
 REPORT_WRITES = frozenset({"report_delivery"})
 
 _COLS = "delivery_id, status, description, system_id, reported_at"
@@ -82,44 +82,6 @@ class ReportQueries(SqlBase):
                 list(delivery_ids),
             )
         return {r["delivery_id"]: _report(r) for r in rows}
-
-    async def count_inbox(
-        self,
-        recipient_ids: Sequence[str],
-        *,
-        state: DeliveryState | None = None,
-        kind: Kind | None = None,
-        peers: Sequence[str] = (),
-    ) -> int:
-        if not (recipient_ids or peers) or (
-            state is not None and state not in lifecycle.INBOX_STATES
-        ):
-            return 0
-        states = [state.value] if state else sorted(s.value for s in lifecycle.INBOX_STATES)
-        args: list[object] = []
-
-        def param(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        # The rule of ``list_inbox``: a recipient's local copies, and every copy routed to one
-        # of ``peers`` (downlink), so that the count never disagrees with the list it announces.
-        mine: list[str] = []
-        if recipient_ids:
-            listed = self._d.in_list(param(list(recipient_ids)))
-            mine.append(f"(d.route = 'local' AND d.recipient {listed})")
-        if peers:
-            listed = self._d.in_list(param(list(peers)))
-            mine.append(f"(d.route = 'downlink' AND d.peer {listed})")
-        sql = (
-            "SELECT count(*) AS n FROM deliveries d JOIN messages m ON m.doc_id = d.doc_id"
-            f" WHERE ({' OR '.join(mine)}) AND d.state {self._d.in_list(param(states))}"
-        )
-        if kind is not None:
-            sql += f" AND m.kind = {param(kind)}"
-        async with self._db.read() as tx:
-            row = await tx.fetchrow(sql, *args)
-        return int(row["n"]) if row is not None else 0
 
 
 def _report(r: Row) -> DeliveryReport:

@@ -426,7 +426,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
 _READS = frozenset(
     {
         "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
-        "list_deliveries", "outbox_lag", "list_inbox", "get_progress", "list_status_events",
+        "list_deliveries", "outbox_lag", "list_inbox", "count_inbox", "get_progress",
+        "list_status_events",
         "trace_for", "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
         "get_system", "find_system_by_token_hash", "find_system_by_cert", "list_systems",
         "health", "get_webhook", "list_webhooks",
@@ -484,7 +485,8 @@ class SqliteStore(SqlStore):
 for _name in (
     "migrate", "accept", "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
     "list_deliveries", "set_delivery_state", "record_delivery", "acknowledge", "claim_outbox",
-    "mark_published", "outbox_lag", "purge_outbox", "list_inbox", "record_status",
+    "mark_published", "outbox_lag", "purge_outbox", "list_inbox", "count_inbox",
+    "record_status",
     "get_progress", "list_status_events", "append_trace", "trace_for", "verify_trace",
     "upsert_agency", "add_alias", "list_aliases", "alias_map", "resolve", "list_agencies",
     "set_agency_state", "upsert_system", "get_system", "find_system_by_token_hash",
@@ -498,7 +500,7 @@ for _name in sorted(CONSOLE_READS | CONSOLE_WRITES):  # accounts and search (_co
     setattr(SqliteStore, _name, _threaded(_name))
 for _name in sorted(RETENTION_READS | RETENTION_WRITES):  # archives and purge (_retention.py)
     setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(REPORT_READS | REPORT_WRITES):  # receivers' reports, counts (_reports.py)
+for _name in sorted(REPORT_READS | REPORT_WRITES):  # receivers' reports (_reports.py)
     setattr(SqliteStore, _name, _threaded(_name))
 for _name in sorted(OPS_WRITES):  # republish after a restore (_ops.py)
     setattr(SqliteStore, _name, _threaded(_name))
