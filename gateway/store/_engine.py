@@ -242,7 +242,11 @@ class SqlBase:
             )
         return [_trace_row(r) for r in rows]
 
-    async def verify_trace(self, start: int | None = None) -> VerifyResult:
+    async def verify_trace(
+        self, start: int | None = None, *, limit: int | None = None
+    ) -> VerifyResult:
+        if limit is not None and limit < 1:
+            raise ValueError("verify_trace: limit must be at least 1")
         async with self._db.read() as tx:
             # The head first: entries appended while we walk lie beyond it and are not judged.
             head = await tx.fetchrow("SELECT seq, hash FROM trace_head WHERE id = 1")
@@ -271,12 +275,17 @@ class SqlBase:
                 prev = str(before["hash"])
             checked = 0
             while expected <= head_seq:
+                if limit is not None and checked >= limit:
+                    # The caller continues from start + checked in a read of its own.
+                    return VerifyResult(
+                        ok=True, checked=checked, resume_at=expected, last_seq=expected - 1
+                    )
                 batch = await tx.fetch(
                     "SELECT * FROM trace_events WHERE seq >= $1 AND seq <= $2"
                     " ORDER BY seq LIMIT $3",
                     expected,
                     head_seq,
-                    _VERIFY_BATCH,
+                    _VERIFY_BATCH if limit is None else min(_VERIFY_BATCH, limit - checked),
                 )
                 if not batch:
                     return _broken(checked, expected, "entry is missing (deleted?)")
@@ -305,7 +314,7 @@ class SqlBase:
                     expected += 1
             if prev != head_hash:
                 return _broken(checked, head_seq, "trace_head does not match the last entry")
-        return VerifyResult(ok=True, checked=checked)
+        return VerifyResult(ok=True, checked=checked, last_seq=head_seq if checked else None)
 
 
 def _broken(checked: int, seq: int, reason: str) -> VerifyResult:

@@ -283,6 +283,11 @@ class VerifyResult:
     checked: int  # entries whose hash was recomputed
     first_broken_seq: int | None = None
     reason: str | None = None
+    #: Set when ``limit`` stopped an intact walk before the head: the seq to continue from
+    #: (the head's own hash is checked only by the walk that reaches it).
+    resume_at: int | None = None
+    #: The seq of the last entry an intact walk checked (None if it checked none).
+    last_seq: int | None = None
 
 
 # -- retention (gateway/store/_retention.py, gateway/ops/retention.py) ------------------------
@@ -600,9 +605,14 @@ class Store(Protocol):
 
     async def trace_for(self, doc_id: str) -> list[TraceRow]: ...
 
-    async def verify_trace(self, start: int | None = None) -> VerifyResult:
+    async def verify_trace(
+        self, start: int | None = None, *, limit: int | None = None
+    ) -> VerifyResult:
         """Recompute the chain from ``start`` (default: the first entry still in the table,
-        the one after the last archived entry, whose hash it must continue) to the head."""
+        the one after the last archived entry, whose hash it must continue) to the head, or
+        only ``limit`` entries of it (``resume_at`` says where to go on): one read holds a SQLite
+        reader thread or a PostgreSQL connection for its whole walk, so a hub under load
+        checks a long chain in short reads (gateway.service.admin.health.TraceWatch)."""
         ...
 
     # -- retention (gateway/ops/retention.py) -------------------------------------------------

@@ -519,6 +519,27 @@ class TestStoreContract:
         result = await store.verify_trace()
         assert (result.ok, result.first_broken_seq) == (False, 4)
 
+    async def test_trace_is_verified_in_limited_reads_that_resume(
+        self, store: Store, backend: Backend
+    ) -> None:
+        await store.append_trace([ev("s", "D", i=i) for i in range(7)])
+        parts, start = [], 1
+        while True:
+            part = await store.verify_trace(start, limit=3)
+            parts.append((part.ok, part.checked, part.resume_at, part.last_seq))
+            if part.resume_at is None:
+                break
+            start = part.resume_at
+        assert parts == [(True, 3, 4, 3), (True, 3, 7, 6), (True, 1, None, 7)]
+        with pytest.raises(ValueError, match="limit"):
+            await store.verify_trace(1, limit=0)
+        # A limited read finds an altered entry in its part and names it.
+        await backend.raw(backend.drop_trace_guard)
+        await backend.raw("UPDATE trace_events SET outcome = 'tampered' WHERE seq = 5")
+        assert (await store.verify_trace(1, limit=3)).ok  # entries 1-3 are intact
+        broken = await store.verify_trace(4, limit=3)
+        assert (broken.ok, broken.first_broken_seq, broken.resume_at) == (False, 5, None)
+
     async def test_trace_tail_deletion_is_detected(self, store: Store, backend: Backend) -> None:
         await store.append_trace([ev("a"), ev("b"), ev("c")])
         if backend.name == "sqlite":
