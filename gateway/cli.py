@@ -295,6 +295,12 @@ async def cmd_sys_remove(args: argparse.Namespace, s: Settings, store: Store, ou
 # -- serve --------------------------------------------------------------------------------------
 
 
+async def _freeze_heap(app: object) -> None:
+    from gateway.loop import freeze_heap
+
+    freeze_heap()
+
+
 def serve(settings: Settings, out: TextIO) -> int:
     """Run the gateway until SIGINT/SIGTERM; exit 3 when RabbitMQ cannot be reached."""
     from aiohttp import web  # the admin commands do not need aiohttp
@@ -318,9 +324,11 @@ def serve(settings: Settings, out: TextIO) -> int:
         f"{scheme}://{settings.http_host}:{settings.http_port}/ "
         f"(API /api/v1, /openapi.json, /readyz; event loop {loop_kind(loop)})\n"
     )
+    app = make_app(settings)
+    app.on_startup.append(_freeze_heap)  # after every startup context (gateway.loop)
     try:
         web.run_app(
-            make_app(settings),
+            app,
             host=settings.http_host,
             port=settings.http_port,
             ssl_context=ssl_context,

@@ -50,6 +50,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from gateway.loop import freeze_heap
+
 __all__ = ["Batch", "WorkerCrashed", "WorkerPool", "batched", "shared"]
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,9 @@ def _serve(conn: Connection) -> None:
         if call_id == _SHARE:
             name, value = args
             _SHARED[name] = value
+            # Shared values (keys, directory) and the modules their unpickling imported live
+            # until the next share: out of the garbage collector's walks (gateway.loop).
+            freeze_heap()
             continue
         batch: Batch | None = getattr(fn, "__pool_batch__", None)
         if batch is None:

@@ -52,3 +52,31 @@ def test_without_uvloop_installed_it_falls_back_and_says_so(
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown event loop"):
         new_event_loop("trio")
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_freeze_heap_takes_live_objects_out_of_the_walks_and_rejudges_them_next_time() -> None:
+    import gc
+    import weakref
+
+    from gateway.loop import freeze_heap
+
+    try:
+        kept = _Cycle()
+        dropped = _Cycle()
+        gone = weakref.ref(dropped)
+        frozen = freeze_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        assert all(o is not kept for o in gc.get_objects())  # not walked any more
+        del dropped
+        gc.collect()
+        assert gone() is not None  # frozen garbage survives a collection...
+        freeze_heap()
+        assert gone() is None  # ...until the next freeze judges it again
+        assert kept.me is kept
+    finally:
+        gc.unfreeze()

@@ -120,6 +120,21 @@ def length(data: bytes) -> int:
     return len(data)
 
 
+def freeze_count() -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+async def test_a_worker_freezes_its_heap_after_each_share(pool: WorkerPool) -> None:
+    """Shared values (keys, directory) live until the next share: out of the collector's
+    walks (gateway.loop.freeze_heap), so no full collection pauses a package for them."""
+    assert set(await asyncio.gather(*(pool.run(freeze_count) for _ in range(4)))) == {0}
+    pool.share("directory", {"version": 1})
+    counts = await asyncio.gather(*(pool.run(freeze_count) for _ in range(4)))
+    assert all(n > 1000 for n in counts), counts
+
+
 async def test_a_big_call_to_a_busy_worker_does_not_block_the_event_loop() -> None:
     """Calls the pipe cannot take yet wait in the pool's buffer, not in a blocking write."""
     pool = WorkerPool(1)
