@@ -57,6 +57,7 @@ POSTGRES = Dialect(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
         " name text NOT NULL, applied_at timestamptz NOT NULL)"
     ),
+    writable_cte=True,
 )
 
 #: Server setting for every session (overridable in the DSN's query, like ``search_path``).
