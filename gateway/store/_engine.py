@@ -290,7 +290,7 @@ class SqlBase:
             checked = 0
             while expected <= head_seq:
                 if limit is not None and checked >= limit:
-                    # The caller continues from start + checked in a read of its own.
+                    # The caller continues from resume_at, in a read of its own.
                     return VerifyResult(
                         ok=True, checked=checked, resume_at=expected, last_seq=expected - 1
                     )
