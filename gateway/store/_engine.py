@@ -226,21 +226,24 @@ class SqlBase:
         # One statement for many entries (a package's stages come five at a time): on SQLite
         # each statement is a step the writer thread takes and a GIL hand-over.
         step = _TRACE_WIDTH * _TRACE_CHUNK
-        move = "UPDATE trace_head SET seq = ${}, hash = ${} WHERE id = 1"
-        for start in range(0, len(values), step):
-            chunk = values[start : start + step]
-            insert = _insert_trace_sql(len(chunk) // _TRACE_WIDTH)
-            if self._d.writable_cte and start + step >= len(values):
-                # PostgreSQL holds trace_head's row lock from the SELECT above to COMMIT, and
-                # every write of every node waits for it: a round trip less here is a higher
-                # ceiling for the whole hub.
-                n = len(chunk)
-                await tx.execute(f"WITH entries AS ({insert}) " + move.format(n + 1, n + 2),
-                                 *chunk, seq, prev)  # fmt: skip
-                break
-            await tx.execute(insert, *chunk)
+        chunks = [values[i : i + step] for i in range(0, len(values), step)]
+        for chunk in chunks[:-1]:
+            await tx.execute(_insert_trace_sql(len(chunk) // _TRACE_WIDTH), *chunk)
+        last = chunks[-1]
+        insert = _insert_trace_sql(len(last) // _TRACE_WIDTH)
+        if self._d.writable_cte:
+            # PostgreSQL holds trace_head's row lock from the SELECT above to COMMIT, and every
+            # write of every node waits for it: a round trip less here is a higher ceiling for
+            # the whole hub.
+            n = len(last)
+            await tx.execute(
+                f"WITH entries AS ({insert})"
+                f" UPDATE trace_head SET seq = ${n + 1}, hash = ${n + 2} WHERE id = 1",
+                *last, seq, prev,
+            )  # fmt: skip
         else:
-            await tx.execute(move.format(1, 2), seq, prev)
+            await tx.execute(insert, *last)
+            await tx.execute("UPDATE trace_head SET seq = $1, hash = $2 WHERE id = 1", seq, prev)
         tx.keep_head(seq, prev)
 
     async def append_trace(self, events: Sequence[TraceEvent]) -> list[TraceRow]:
