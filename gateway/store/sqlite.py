@@ -1,11 +1,14 @@
-"""The embedded SQLite backend (the default): one writer connection, one reader, WAL, FULL sync.
+"""The embedded SQLite backend (the default): one writer connection, two readers, WAL, FULL sync.
 
 Durability ("accepted means durable", architecture §3.1): WAL with ``synchronous=FULL`` syncs
 the WAL on every commit; with NORMAL a power cut can lose the last commits, which would be
 packages whose sender already holds a DocId. Writes are serialised by the one writer thread
 that owns the writer connection, and open with ``BEGIN IMMEDIATE``, so a second process on the
 same file (a CLI, a second gateway by mistake) waits up to ``busy_timeout`` at BEGIN instead of
-failing mid-transaction. Reads use their own connection and thread and see the last commit.
+failing mid-transaction. Reads use connections and threads of their own and see the last
+commit: the exchange's reads (authentication, inbox, packages, progress) one, and the console's
+and maintenance's long ones (statistics, search, trace verification, retention) another, so
+that an administrator's report never holds up a request of a document-management system.
 
 The database holds system secrets (``System.secret``): a new file is created with mode 0600,
 and its directory should be private to the gateway's user too.
@@ -180,7 +183,7 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class _Database:
-    """Two connections, each owned by one thread: the writer and the reader.
+    """Three connections, each owned by one thread: the writer, the reader and the bulk reader.
 
     Every store method runs *whole* on one of these threads (:meth:`run`): its statements,
     BEGIN and COMMIT execute back to back without returning to the event loop in between. A
@@ -188,6 +191,10 @@ class _Database:
     for as many event-loop turns as it has statements (under load each turn can take
     milliseconds, and every writer would queue behind them). The writer thread also
     serialises writes, as the one SQLite writer must be.
+
+    Reads go to the reader thread, one after another; the reads that may walk a whole table
+    (:data:`_BULK_READS`) go to the bulk reader instead, so a request's authentication never
+    waits behind a console report or the trace chain's check.
     """
 
     dialect = SQLITE
@@ -200,6 +207,11 @@ class _Database:
             self._writer_thread
             if memory
             else ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        )
+        self._bulk_thread = (
+            self._writer_thread
+            if memory
+            else ThreadPoolExecutor(1, thread_name_prefix="sqlite-bulk-reader")
         )
         self._local = threading.local()
         self._closed = False
@@ -217,15 +229,17 @@ class _Database:
     def on_thread(self) -> bool:
         return getattr(self._local, "conn", None) is not None
 
-    async def run(self, coro: Coroutine[Any, Any, T], *, write: bool) -> T:
-        """Run a store coroutine on the reader's thread, or in the writer's next batch."""
+    async def run(self, coro: Coroutine[Any, Any, T], *, write: bool, bulk: bool = False) -> T:
+        """Run a store coroutine in the writer's next batch, or on a reader's thread: the bulk
+        reader's if ``bulk`` (a read that may take long), else the reader's."""
         if self._closed:
             coro.close()
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         if not write:
             try:
-                started = self._reader_thread.submit(_drive, coro)
+                reader = self._bulk_thread if bulk else self._reader_thread
+                started = reader.submit(_drive, coro)
             except RuntimeError as exc:
                 coro.close()
                 if self._closed:  # the pool shut down under us
@@ -304,10 +318,9 @@ class _Database:
             )
             if self._path != ":memory:" and str(mode).lower() != "wal":
                 raise StoreUnavailable(f"{self._path}: WAL journal mode unavailable (got {mode})")
-            if self._reader_thread is not self._writer_thread:
-                await loop.run_in_executor(
-                    self._reader_thread, self._open_conn, busy_timeout_ms, False
-                )
+            for reader in (self._reader_thread, self._bulk_thread):
+                if reader is not self._writer_thread:
+                    await loop.run_in_executor(reader, self._open_conn, busy_timeout_ms, False)
         except BaseException:
             await self.close()
             raise
@@ -395,7 +408,8 @@ class _Database:
             return
         self._closed = True
         loop = asyncio.get_running_loop()
-        pools = {id(p): p for p in (self._writer_thread, self._reader_thread)}.values()
+        threads = (self._writer_thread, self._reader_thread, self._bulk_thread)
+        pools = {id(p): p for p in threads}.values()
         for pool in pools:  # a running transaction finishes first: the pool is FIFO
             await loop.run_in_executor(pool, self._close_conn)
             pool.shutdown(wait=True)
@@ -422,7 +436,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-#: Store methods that only read: they run on the reader thread, beside the writer.
+#: Store methods that only read: they run on a reader thread, beside the writer.
 _READS = frozenset(
     {
         "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
@@ -437,17 +451,23 @@ _READS = frozenset(
     | RETENTION_READS
     | REPORT_READS
 )  # fmt: skip
+#: Reads that may walk a whole table or a long stretch of the trace: the console's statistics
+#: and search, the trace chain's check, retention. They run on the bulk reader's thread.
+_BULK_READS = (
+    ADMIN_READS | RETENTION_READS | {"search_messages", "verify_document_trace", "verify_trace"}
+)
 
 
 def _threaded(name: str) -> Callable[..., Any]:
     base = getattr(SqlStore, name)
     write = name not in _READS
+    bulk = name in _BULK_READS
 
     @functools.wraps(base)
     async def method(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
         if self._db.on_thread():  # called from another store method: already on a thread
             return await base(self, *args, **kwargs)
-        return await self._db.run(base(self, *args, **kwargs), write=write)
+        return await self._db.run(base(self, *args, **kwargs), write=write, bulk=bulk)
 
     return method
 

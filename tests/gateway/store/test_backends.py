@@ -7,6 +7,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +15,7 @@ import pytest
 
 from gateway.store import StoreBusy, StoreUnavailable, open_store, sqlite_path
 from gateway.store.migrations import MIGRATIONS
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite import _BULK_READS, _READS, SqliteStore
 
 from .conftest import Backend
 from .factories import accept, ev
@@ -99,6 +100,37 @@ async def test_sqlite_group_commit_puts_back_the_head_of_a_write_rolled_back(
         assert (result.ok, result.checked) == (True, 3)
     finally:
         await store.close()
+
+
+async def test_sqlite_long_reads_do_not_hold_up_the_exchange_reads(tmp_path: Path) -> None:
+    """A console report or the trace chain's check runs on the bulk reader: while it is busy,
+    authentication and inbox reads still answer, and the other way round."""
+    store = await SqliteStore.open(str(tmp_path / "gw.db"))
+    try:
+        await store.migrate()
+        await accept(store, 1)
+        for busy, quick, slow in (
+            (store._db._bulk_thread, store.get_message("doc-1"), store.count_deliveries()),
+            (store._db._reader_thread, store.verify_trace(), store.get_message("doc-1")),
+        ):
+            release = threading.Event()
+            busy.submit(release.wait, 30)  # a long read holds that thread
+            try:
+                assert await asyncio.wait_for(quick, 5) is not None
+                waiting = asyncio.ensure_future(slow)
+                await asyncio.sleep(0.2)
+                assert not waiting.done()  # it queued behind the long read
+            finally:
+                release.set()
+            assert await asyncio.wait_for(waiting, 5) is not None
+    finally:
+        await store.close()
+
+
+def test_sqlite_bulk_reads_are_reads() -> None:
+    assert _BULK_READS <= _READS
+    assert {"count_deliveries", "search_messages", "verify_trace"} <= _BULK_READS
+    assert not {"find_system_by_token_hash", "list_inbox", "get_blob"} & _BULK_READS
 
 
 async def test_sqlite_busy_database_is_retryable(tmp_path: Path) -> None:
