@@ -12,6 +12,7 @@ reviewer reads one query per method, and the contract tests exercise it on both 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from gateway.store.base import TraceEvent, TraceRow, VerifyResult
 from gateway.store.errors import SchemaTooNew, StoreError
 from gateway.store.migrations import MIGRATIONS
 
-__all__ = ["Clock", "Database", "Dialect", "Row", "SqlBase", "Tx"]
+__all__ = ["Clock", "Database", "Dialect", "Row", "SqlBase", "Tx", "settle"]
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -113,6 +114,16 @@ class Database(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Answer a group commit's caller: its result (``ok``) or its exception."""
+    if future.done():
+        return  # the caller went away; the write committed (or not) all the same
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _system_clock() -> datetime:

@@ -34,12 +34,9 @@ from typing import Any, TypeVar, cast
 
 from gateway.store import _codec
 from gateway.store._admin import ADMIN_READS
-from gateway.store._console import CONSOLE_READS, CONSOLE_WRITES
-from gateway.store._engine import Clock, Dialect, Row
-from gateway.store._ops import OPS_WRITES
-from gateway.store._reports import REPORT_READS, REPORT_WRITES
-from gateway.store._retention import RETENTION_READS, RETENTION_WRITES
-from gateway.store._sql import SqlStore
+from gateway.store._engine import Clock, Dialect, Row, settle
+from gateway.store._retention import RETENTION_READS
+from gateway.store._sql import READS, STORE_METHODS, SqlStore
 from gateway.store.errors import (
     StoreBusy,
     StoreConflict,
@@ -289,7 +286,7 @@ class _Database:
             error = _translate(exc)
             for coro, future in batch:
                 coro.close()
-                loop.call_soon_threadsafe(_settle, future, False, error)
+                loop.call_soon_threadsafe(settle, future, False, error)
             return
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         self._local.batch = _Batch()
@@ -308,7 +305,7 @@ class _Database:
             error = _translate(exc)
             outcomes = [(future, False, error) for future, _, _ in outcomes]
         for future, ok, value in outcomes:
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            loop.call_soon_threadsafe(settle, future, ok, value)
 
     async def open(self, busy_timeout_ms: int) -> None:
         loop = asyncio.get_running_loop()
@@ -421,36 +418,12 @@ class _Database:
             self._local.conn = None
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return  # the caller went away; the write committed (or not) all the same
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may have rolled back already (e.g. SQLITE_FULL), or the connection is gone.
     with contextlib.suppress(*_DRIVER_ERRORS):
         conn.execute("ROLLBACK")
 
 
-#: Store methods that only read: they run on a reader thread, beside the writer.
-_READS = frozenset(
-    {
-        "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
-        "list_deliveries", "outbox_lag", "list_inbox", "count_inbox", "get_progress",
-        "list_status_events",
-        "trace_for", "verify_trace", "list_aliases", "alias_map", "resolve", "list_agencies",
-        "get_system", "find_system_by_token_hash", "find_system_by_cert", "list_systems",
-        "health", "get_webhook", "list_webhooks",
-    }
-    | ADMIN_READS
-    | CONSOLE_READS
-    | RETENTION_READS
-    | REPORT_READS
-)  # fmt: skip
 #: Reads that may walk a whole table or a long stretch of the trace: the console's statistics
 #: and search, the trace chain's check, retention. They run on the bulk reader's thread.
 _BULK_READS = (
@@ -460,7 +433,7 @@ _BULK_READS = (
 
 def _threaded(name: str) -> Callable[..., Any]:
     base = getattr(SqlStore, name)
-    write = name not in _READS
+    write = name not in READS
     bulk = name in _BULK_READS
 
     @functools.wraps(base)
@@ -502,27 +475,7 @@ class SqliteStore(SqlStore):
         await self._db.close()
 
 
-for _name in (
-    "migrate", "accept", "get_message", "get_blob", "find_message_by_document_id", "get_delivery",
-    "list_deliveries", "set_delivery_state", "record_delivery", "acknowledge", "claim_outbox",
-    "mark_published", "outbox_lag", "purge_outbox", "list_inbox", "count_inbox",
-    "record_status",
-    "get_progress", "list_status_events", "append_trace", "trace_for", "verify_trace",
-    "upsert_agency", "add_alias", "list_aliases", "alias_map", "resolve", "list_agencies",
-    "set_agency_state", "upsert_system", "get_system", "find_system_by_token_hash",
-    "find_system_by_cert", "list_systems", "set_system_agencies",
-    "upsert_webhook", "get_webhook", "list_webhooks", "delete_webhook",
-):  # fmt: skip
-    setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(ADMIN_READS):  # the admin console's queries (_admin.py)
-    setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(CONSOLE_READS | CONSOLE_WRITES):  # accounts and search (_console.py)
-    setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(RETENTION_READS | RETENTION_WRITES):  # archives and purge (_retention.py)
-    setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(REPORT_READS | REPORT_WRITES):  # receivers' reports (_reports.py)
-    setattr(SqliteStore, _name, _threaded(_name))
-for _name in sorted(OPS_WRITES):  # republish after a restore (_ops.py)
+for _name in STORE_METHODS:
     setattr(SqliteStore, _name, _threaded(_name))
 
 

@@ -4,20 +4,23 @@ LOCKED, and how ``open_store`` reads a DSN or fails to connect."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sqlite3
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from gateway.store import StoreBusy, StoreUnavailable, open_store, sqlite_path
+from gateway.store import Store, StoreBusy, StoreUnavailable, open_store, sqlite_path
+from gateway.store._sql import READS, STORE_METHODS, WRITES, SqlStore
 from gateway.store.migrations import MIGRATIONS
-from gateway.store.sqlite import _BULK_READS, _READS, SqliteStore
+from gateway.store.sqlite import _BULK_READS, SqliteStore
 
-from .conftest import Backend
+from .conftest import Backend, schema_dsn
 from .factories import accept, ev
 
 
@@ -70,26 +73,33 @@ async def test_sqlite_writer_runs_with_full_sync(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_sqlite_group_commit_puts_back_the_head_of_a_write_rolled_back(
-    tmp_path: Path,
+async def test_group_commit_write_that_fails_after_its_append_leaves_no_trace(
+    backend: Backend,
 ) -> None:
-    """A write of a group commit that appended to the trace and then failed rolls back to its
-    savepoint: the writes after it in the same transaction must chain onto the head it found,
-    not onto the one it left (the head is remembered between writes, not read again)."""
-    store = await SqliteStore.open(str(tmp_path / "gw.db"))
+    """A write of a group commit that appended to the trace and then failed gets its error;
+    the writes around it commit, each once, and chain onto one another, not onto the entries
+    it had appended (SQLite rolls back to its savepoint and puts back the head it found;
+    PostgreSQL rolls the batch back and runs the other writes again)."""
+    store = await backend.open()
     try:
         await store.migrate()
+        db: Any = store._db  # type: ignore[attr-defined]
 
         async def append_then_fail() -> None:
-            async with store._db.write() as tx:
-                await store._append(tx, [ev("doomed")])
+            async with db.write() as tx:
+                await store._append(tx, [ev("doomed")])  # type: ignore[attr-defined]
                 raise RuntimeError("after the append")
 
         first = store.append_trace([ev("a")])  # the writer takes it alone, then the rest
+        failing = (
+            db.run(append_then_fail(), write=True)
+            if backend.name == "sqlite"
+            else db.run(append_then_fail)
+        )
         results = await asyncio.gather(
             first,
             store.append_trace([ev("b")]),
-            store._db.run(append_then_fail(), write=True),
+            failing,
             store.append_trace([ev("c")]),
             return_exceptions=True,
         )
@@ -127,8 +137,17 @@ async def test_sqlite_long_reads_do_not_hold_up_the_exchange_reads(tmp_path: Pat
         await store.close()
 
 
-def test_sqlite_bulk_reads_are_reads() -> None:
-    assert _BULK_READS <= _READS
+def test_every_store_method_is_routed_and_bulk_reads_are_reads() -> None:
+    """A store method neither read nor write would run on the event loop's thread (SQLite)
+    or outside the group commit (PostgreSQL)."""
+    methods = {
+        name
+        for name, _ in inspect.getmembers(SqlStore, inspect.iscoroutinefunction)
+        if not name.startswith("_")
+    }
+    assert methods - {"health", "close"} == set(STORE_METHODS)
+    assert not READS & WRITES
+    assert _BULK_READS <= READS
     assert {"count_deliveries", "search_messages", "verify_trace"} <= _BULK_READS
     assert not {"find_system_by_token_hash", "list_inbox", "get_blob"} & _BULK_READS
 
@@ -241,3 +260,99 @@ async def test_postgres_sessions_default_to_a_ten_second_idle_transaction_limit(
         assert list(rows[0].values()) == ["10s"]
     finally:
         await store.close()
+
+
+@pytest.fixture
+def pg_fresh(pg_database: str) -> Backend:
+    """A fresh, empty schema: what these tests count is theirs alone."""
+    return Backend("postgres", schema_dsn(pg_database, "t"))
+
+
+@pytest.mark.postgres
+async def test_postgres_writes_waiting_together_commit_in_one_transaction(
+    pg_fresh: Backend,
+) -> None:
+    """Group commit: the writes queued while the writer task is busy share one transaction
+    (one trace_head lock, one WAL flush); a write alone has one of its own."""
+    store = await pg_fresh.open()
+    try:
+        await store.migrate()
+
+        async def txid() -> int:
+            async with store._db.write() as tx:
+                row = await tx.fetchrow("SELECT txid_current() AS id")
+                assert row is not None
+                return int(row["id"])
+
+        together = await asyncio.gather(*(store._db.run(txid) for _ in range(4)))
+        alone = await store._db.run(txid)
+        assert len(set(together)) == 1
+        assert alone not in together
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_write_of_a_caller_that_went_away_still_commits(pg_fresh: Backend) -> None:
+    store = await pg_fresh.open()
+    try:
+        await store.migrate()
+        gone = asyncio.ensure_future(accept(store, 1))
+        await asyncio.sleep(0)  # queued for the writer task
+        gone.cancel()
+        await store.append_trace([ev("after")])  # queued behind it: answered after it commits
+        assert await store.get_message("doc-1") is not None
+        assert gone.cancelled()
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_two_nodes_writing_the_same_rows_at_once(pg_fresh: Backend) -> None:
+    """Two nodes (stores) on one database: batches of each take trace_head first, then the
+    rows their writes lock, so concurrent accepts and deliveries of the same packages neither
+    deadlock nor break the chain."""
+    first = await pg_fresh.open()
+    second = await pg_fresh.open()
+    try:
+        await first.migrate()
+        docs = [await accept(first, n, recipients=("R1",)) for n in range(1, 21)]
+
+        async def deliver(store: Store, delivery_id: str) -> bool:
+            return bool(await store.record_delivery(delivery_id, [ev("deliver")]))
+
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(deliver(first, ids[0]) for _, ids in docs),
+                # The other node in the reverse order: were the rows locked before
+                # trace_head, each node would hold a row the other waits for.
+                *(deliver(second, ids[0]) for _, ids in reversed(docs)),
+                *(accept(store, n) for n in range(21, 41) for store in [(first, second)[n % 2]]),
+            ),
+            timeout=30,
+        )
+        # Each delivery recorded once, by one node or the other; every accept created.
+        assert outcomes[:40].count(True) == 20
+        result = await first.verify_trace()
+        assert result.ok, result
+        assert result.checked == 20 * 2 + 20 + 20 * 2
+    finally:
+        await second.close()
+        await first.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_close_lets_the_queued_writes_commit(pg_fresh: Backend) -> None:
+    store = await pg_fresh.open()
+    await store.migrate()
+    queued = [asyncio.ensure_future(accept(store, n)) for n in range(1, 6)]
+    await asyncio.sleep(0)  # all five wait for the writer task
+    await store.close()
+    assert all(q.done() and q.exception() is None for q in queued)
+    with pytest.raises(StoreUnavailable):
+        await accept(store, 6)
+    reopened = await pg_fresh.open()
+    try:
+        assert (await reopened.verify_trace()).checked == 10
+    finally:
+        await reopened.close()
