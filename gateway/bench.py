@@ -574,7 +574,9 @@ async def _size(
     with the raw ceiling measured before and after the run's loads. Every run sends packages
     of its own (the same ones again would be duplicates, answered without work)."""
     rate_needed = int(args.rate * args.seconds) + 10
-    closed_needed = int((600 if size == "10k" else 40) * args.seconds)
+    # Enough for the whole closed loop at well above this machine's rates (10 KiB ~390/s,
+    # 1 MiB ~60/s): a loop that runs out early measures less than --seconds of load.
+    closed_needed = int((600 if size == "10k" else 100) * args.seconds)
     count = max(closed_needed, rate_needed if size == "10k" else 0)
     warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
     await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
