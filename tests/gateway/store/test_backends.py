@@ -277,15 +277,16 @@ async def test_postgres_writes_waiting_together_commit_in_one_transaction(
     store = await pg_fresh.open()
     try:
         await store.migrate()
+        db: Any = store._db  # type: ignore[attr-defined]
 
         async def txid() -> int:
-            async with store._db.write() as tx:
+            async with db.write() as tx:
                 row = await tx.fetchrow("SELECT txid_current() AS id")
                 assert row is not None
                 return int(row["id"])
 
-        together = await asyncio.gather(*(store._db.run(txid) for _ in range(4)))
-        alone = await store._db.run(txid)
+        together = await asyncio.gather(*(db.run(txid) for _ in range(4)))
+        alone = await db.run(txid)
         assert len(set(together)) == 1
         assert alone not in together
     finally:
