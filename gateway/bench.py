@@ -11,7 +11,8 @@ the figures are conservative). For each package size:
 1. **closed loop** — ``--concurrency`` clients submit as fast as answers come back for
    ``--seconds``; throughput is packages delivered to the inbox per second over the run;
 2. **fixed rate** (10 KiB only) — ``--rate`` submissions per second on a timer whatever the
-   answers; latency is submit-start → delivered_at, p50/p95/p99;
+   answers; latency is submit-start → delivered_at, p50/p95/p99 (``--loads rate --seconds
+   300``: that rate alone, held for five minutes);
 3. **CPU** — user+system seconds of the gateway's event-loop process and of its worker
    processes over the run, from ``/proc``: worker CPU above 1.0 core means the CPU-heavy stages
    of concurrent requests ran in parallel, off the event loop; peak RSS (VmHWM) of each;
@@ -570,14 +571,19 @@ def report(results: Sequence[Result], args: argparse.Namespace, out: TextIO) -> 
 async def _size(
     gw: Gateway, dsn: str, token: str, size: str, run: int, args: argparse.Namespace, out: TextIO
 ) -> list[Result]:
-    """One package size in run ``run``: its closed loop (and, for 10 KiB, the fixed rate),
-    with the raw ceiling measured before and after the run's loads. Every run sends packages
-    of its own (the same ones again would be duplicates, answered without work)."""
-    rate_needed = int(args.rate * args.seconds) + 10
+    """One package size in run ``run``: its closed loop and, for 10 KiB, the fixed rate (those
+    of ``--loads``), with the raw ceiling measured before and after the run's loads. Every run
+    sends packages of its own (the same ones again would be duplicates, answered without
+    work)."""
+    closed = "closed" in args.loads
+    rate = "rate" in args.loads and size == "10k"
+    if not (closed or rate):
+        return []  # the fixed rate alone, for a size that has none
+    rate_needed = int(args.rate * args.seconds) + 10 if rate else 0
     # Enough for the whole closed loop at well above this machine's rates (10 KiB ~390/s,
     # 1 MiB ~60/s): a loop that runs out early measures less than --seconds of load.
-    closed_needed = int((600 if size == "10k" else 100) * args.seconds)
-    count = max(closed_needed, rate_needed if size == "10k" else 0)
+    closed_needed = int((600 if size == "10k" else 100) * args.seconds) if closed else 0
+    count = max(closed_needed, rate_needed)
     warm = make_packages(SIZES[size], 20, f"w{size}-{secrets.token_hex(2)}-")
     await closed_loop(gw.url, token, warm, 4, 30)  # JIT-free, but caches and pools
     tag = f" (run {run} of {args.repeat})" if args.repeat > 1 else ""
@@ -585,16 +591,18 @@ async def _size(
     packages = make_packages(SIZES[size], count, f"{size}-{secrets.token_hex(2)}-")
     before = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
     out.write(f"raw ceiling {size}{tag}: {before:.0f}/s\n")
-    runs = [await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args)]
-    out.write(f"closed loop {size}{tag}: {runs[0].e2e_per_s:.0f}/s e2e\n")
-    if size == "10k":
+    runs = []
+    if closed:
+        runs.append(await run_load(gw, dsn, token, size, "closed", packages[:closed_needed], args))
+        out.write(f"closed loop {size}{tag}: {runs[-1].e2e_per_s:.0f}/s e2e\n")
+    if rate:
         rest = (
             packages[closed_needed:]
-            if len(packages) > closed_needed
+            if len(packages) - closed_needed >= rate_needed
             else make_packages(SIZES[size], rate_needed, f"r{secrets.token_hex(2)}-")
         )
         runs.append(await run_load(gw, dsn, token, size, "rate", rest, args))
-        out.write(f"fixed rate {size}{tag}: p99 {runs[1].p99_ms:.0f} ms\n")
+        out.write(f"fixed rate {size}{tag}: p99 {runs[-1].p99_ms:.0f} ms\n")
     after = await asyncio.to_thread(raw_ceiling, packages[0], args.raw_seconds)
     out.write(f"raw ceiling {size} after the loads{tag}: {after:.0f}/s\n")
     for r in runs:
@@ -654,6 +662,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--rate", type=float, default=150.0)
+    p.add_argument(
+        "--loads",
+        nargs="+",
+        choices=["closed", "rate"],
+        default=["closed", "rate"],
+        help="which loads to run: the closed loop, the fixed rate (10 KiB only), or both; "
+        "'--sizes 10k --loads rate --seconds 300' holds --rate for five minutes",
+    )
     p.add_argument(
         "--raw-seconds",
         type=float,

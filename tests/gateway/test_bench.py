@@ -104,6 +104,15 @@ def test_bench_repeated_reports_each_run_and_the_median_of_each_figure(
         assert int(rows[median][3]) == 0  # errors: summed over the runs
 
 
+def test_bench_runs_only_the_loads_asked_for() -> None:
+    text = _bench("--sizes", "10k", "1m", "--loads", "rate")
+    rows = [_cells(line) for line in text.splitlines() if line.startswith("| ")]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("10k", "rate 20/s")], text  # 1 MiB has none
+    sent, errors = int(rows[1][2]), int(rows[1][3])
+    assert sent == 20 and errors == 0, text  # --rate 20 for --seconds 1
+    assert "closed loop" not in text and "making 30 packages of 10k" in text, text
+
+
 def test_bench_refuses_a_repeat_below_one(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--repeat", "0"])
